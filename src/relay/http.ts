@@ -1,0 +1,68 @@
+// The relay speaks through Node's HTTP/1 and HTTP/2-compat request objects alike; the few places where
+// they differ (cutting a response, the HTTP/1.0 status line) are handled here and nowhere else.
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+
+export type Req = IncomingMessage | Http2ServerRequest;
+export type Res = ServerResponse | Http2ServerResponse;
+
+/** End a response abnormally, so the client sees a cut transfer and never a complete one. */
+export function cut(res: Res): void {
+  if ('stream' in res) {
+    if (!res.stream.destroyed) res.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+  } else {
+    res.destroy();
+  }
+}
+
+export function isHttp10(req: Req): boolean {
+  return req.httpVersion === '1.0';
+}
+
+/**
+ * Answer an HTTP/1.0 client with an HTTP/1.0 status line, as piping-server does (Node always writes 1.1).
+ * `_storeHeader` is the one place Node builds the status line; it has been stable since Node 0.x.
+ */
+export function answerInKind(req: Req, res: Res): void {
+  if (!isHttp10(req) || 'stream' in res) return;
+  const response = res as ServerResponse & { _storeHeader(firstLine: string, headers: unknown): void };
+  const storeHeader = response._storeHeader;
+  response._storeHeader = function (firstLine, headers) {
+    storeHeader.call(this, firstLine.replace(/^HTTP\/1\.1 /, 'HTTP/1.0 '), headers);
+  };
+}
+
+export function writeHead(res: Res, status: number, headers: OutgoingHttpHeaders): void {
+  (res as ServerResponse).writeHead(status, headers);
+}
+
+// The two response classes have the same write/end behaviour but overload signatures TypeScript cannot unite.
+export function write(res: Res, chunk: Buffer | string): boolean {
+  return (res as ServerResponse).write(chunk);
+}
+
+export function end(res: Res, body?: Buffer | string): void {
+  if (body === undefined) res.end();
+  else (res as ServerResponse).end(body);
+}
+
+/** A complete text response (errors, pages). HEAD requests get the headers only. */
+export function sendText(req: Req, res: Res, status: number, body: string, headers: OutgoingHttpHeaders = {}): void {
+  const bytes = Buffer.from(body);
+  const merged: OutgoingHttpHeaders = {
+    'Content-Type': 'text/plain',
+    'Content-Length': bytes.length,
+    'Access-Control-Allow-Origin': '*',
+    ...headers,
+  };
+  // A header given as undefined is one this response must not carry.
+  for (const [name, value] of Object.entries(merged)) if (value === undefined) delete merged[name];
+  writeHead(res, status, merged);
+  end(res, req.method === 'HEAD' ? undefined : bytes);
+}
+
+/** A client's address, normalised so that IPv4-mapped IPv6 and plain IPv4 count as one client. */
+export function clientAddress(req: Req): string {
+  const address = req.socket.remoteAddress ?? 'unknown';
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}

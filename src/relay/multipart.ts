@@ -1,0 +1,136 @@
+// A multipart/form-data sender (RFC 7578) forwards its first part only: the part's body streams to the
+// receivers with the part's own Content-Type and Content-Disposition; the rest of the upload is read and dropped.
+// Unlike piping-server we never guess the part's length from the request's (bug B4): a receiver gets one only
+// when the part declares it, and then the part is held to it.
+import { Readable } from 'node:stream';
+import StreamSearch from 'streamsearch';
+import type { Req } from './http.ts';
+
+export class MultipartError extends Error {}
+
+const MAX_PART_HEADER_BYTES = 16 * 1024;
+const CRLF = Buffer.from('\r\n');
+const HEADER_END = Buffer.from('\r\n\r\n');
+
+export function isMultipart(contentType: string | undefined): boolean {
+  return contentType !== undefined && /^\s*multipart\/form-data\s*(;|$)/i.test(contentType);
+}
+
+/** The boundary parameter (RFC 2046 §5.1.1: 1 to 70 characters), or undefined when it is missing or invalid. */
+export function boundaryOf(contentType: string): string | undefined {
+  const match = /;\s*boundary\s*=\s*(?:"([^"]+)"|([^\s;]+))/i.exec(contentType);
+  const boundary = match?.[1] ?? match?.[2];
+  return boundary !== undefined && boundary.length <= 70 ? boundary : undefined;
+}
+
+export interface FirstPart {
+  contentType?: string;
+  contentDisposition?: string;
+  contentLength?: number;
+  body: Readable;
+}
+
+/** Resolves once the first part's headers are read; rejects with MultipartError when there is no valid first part. */
+export function readFirstPart(req: Req, boundary: string): Promise<FirstPart> {
+  return new Promise((resolve, reject) => {
+    type State = 'preamble' | 'headers' | 'body' | 'epilogue';
+    let state: State = 'preamble';
+    let head = Buffer.alloc(0);
+    let declaredLength: number | undefined;
+    let bodyBytes = 0;
+    const body = new Readable({ read: () => req.resume() });
+
+    const fail = (reason: string) => {
+      req.off('data', onData);
+      req.resume(); // drain the rest so the sender's upload is not left hanging
+      if (state === 'body') body.destroy(new MultipartError(reason));
+      else reject(new MultipartError(reason));
+      state = 'epilogue';
+    };
+
+    const emitBody = (bytes: Buffer) => {
+      bodyBytes += bytes.length;
+      if (declaredLength !== undefined && bodyBytes > declaredLength)
+        return fail('the part is longer than its Content-Length');
+      if (!body.push(bytes)) req.pause();
+    };
+
+    const startBody = () => {
+      const text = head.toString('latin1');
+      if (text.startsWith('--')) return fail('the form has no parts');
+      const lineEnd = head.indexOf(CRLF);
+      const headerStart = lineEnd + 2;
+      const headerEnd = head.subarray(headerStart, headerStart + 2).equals(CRLF)
+        ? headerStart
+        : head.indexOf(HEADER_END, headerStart);
+      const headers = parsePartHeaders(head.toString('latin1', headerStart, headerEnd));
+      if (headers['content-length'] !== undefined) {
+        if (!/^\d+$/.test(headers['content-length'])) return fail('a part has an invalid Content-Length');
+        declaredLength = Number(headers['content-length']);
+      }
+      state = 'body';
+      resolve({
+        contentType: headers['content-type'],
+        contentDisposition: headers['content-disposition'],
+        contentLength: declaredLength,
+        body,
+      });
+      const rest = head.subarray(headerEnd + (headerEnd === headerStart ? 2 : 4));
+      head = Buffer.alloc(0);
+      if (rest.length > 0) emitBody(rest);
+    };
+
+    const headersComplete = () => {
+      const lineEnd = head.indexOf(CRLF);
+      if (lineEnd < 0) return false;
+      if (head.subarray(lineEnd + 2, lineEnd + 4).equals(CRLF)) return true;
+      return head.indexOf(HEADER_END, lineEnd + 2) >= 0;
+    };
+
+    const search = new StreamSearch(`\r\n--${boundary}`, (isMatch, data, start, end, isDataSafe) => {
+      if (data && end > start && state !== 'preamble' && state !== 'epilogue') {
+        const bytes = isDataSafe ? data.subarray(start, end) : Buffer.from(data.subarray(start, end));
+        if (state === 'body') {
+          emitBody(bytes);
+        } else {
+          head = Buffer.concat([head, bytes]);
+          if (head.length > MAX_PART_HEADER_BYTES) return fail('the part headers are too large');
+          if (headersComplete()) startBody();
+        }
+      }
+      if (!isMatch) return;
+      if (state === 'preamble') {
+        state = 'headers';
+      } else if (state === 'headers') {
+        fail(head.toString('latin1').startsWith('--') ? 'the form has no parts' : 'the part headers are incomplete');
+      } else if (state === 'body') {
+        if (declaredLength !== undefined && bodyBytes !== declaredLength) {
+          return fail('the part is shorter than its Content-Length');
+        }
+        state = 'epilogue';
+        body.push(null);
+        req.resume(); // read and drop the remaining parts
+      }
+    });
+
+    const onData = (chunk: Buffer) => {
+      if (state !== 'epilogue') search.push(chunk);
+    };
+    // The delimiter is "CRLF--boundary", and the first one may open the body without the CRLF (RFC 2046 §5.1.1).
+    search.push(CRLF);
+    req.on('data', onData);
+    req.once('end', () => {
+      if (state !== 'epilogue') fail('the form ended before its closing boundary');
+    });
+  });
+}
+
+function parsePartHeaders(block: string): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const line of block.split('\r\n')) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return headers;
+}

@@ -1,0 +1,151 @@
+// The relay's own pages: a send form at `/`, a script-free form at `/noscript`, a curl cheat sheet at `/help`,
+// the version, and the robots/favicon answers browsers and crawlers ask for.
+import { randomBytes } from 'node:crypto';
+import type { OutgoingHttpHeaders } from 'node:http';
+import { VERSION } from '../version.ts';
+import { end, type Req, type Res, writeHead } from './http.ts';
+
+interface Page {
+  status: number;
+  headers: OutgoingHttpHeaders;
+  body?: string;
+}
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function html(body: string, headers: OutgoingHttpHeaders = {}): Page {
+  return { status: 200, headers: { 'Content-Type': 'text/html', ...headers }, body };
+}
+
+function text(body: string): Page {
+  return { status: 200, headers: { 'Content-Type': 'text/plain', 'Access-Control-Allow-Origin': '*' }, body };
+}
+
+const INDEX = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Ferry</title>
+<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;line-height:1.5}
+label{display:block;margin:.75rem 0 .25rem}input[type=text],textarea{width:100%;box-sizing:border-box}
+progress{width:100%}</style></head>
+<body><h1>Ferry ${VERSION}</h1>
+<p>Send a file or text to a path; anyone who opens the same path receives it.</p>
+<form id="form">
+<label for="path">Path</label><input id="path" type="text" placeholder="mypath123" required>
+<label for="file">File</label><input id="file" type="file">
+<label for="text">…or text</label><textarea id="text" rows="4"></textarea>
+<p><button type="submit">Send</button></p>
+</form>
+<progress id="progress" value="0" max="1" hidden></progress>
+<pre id="log" aria-live="polite"></pre>
+<p><a href="noscript">Without JavaScript</a> · <a href="help">curl usage</a></p>
+<script>
+const form = document.getElementById('form');
+form.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const path = document.getElementById('path').value.replace(/^\\/+/, '');
+  const file = document.getElementById('file').files[0];
+  const body = file ?? new Blob([document.getElementById('text').value], { type: 'text/plain' });
+  const progress = document.getElementById('progress');
+  const log = document.getElementById('log');
+  const xhr = new XMLHttpRequest();
+  xhr.open('PUT', new URL(encodeURI(path), location.href));
+  xhr.upload.onprogress = (e) => { progress.hidden = false; progress.value = e.loaded; progress.max = e.total || 1; };
+  xhr.onprogress = () => { log.textContent = xhr.responseText; };
+  xhr.onload = () => { log.textContent = xhr.responseText; };
+  xhr.onerror = () => { log.textContent += '\\nThe upload failed.'; };
+  xhr.send(body);
+});
+</script></body></html>
+`;
+
+function noscript(url: URL): Page {
+  const nonce = randomBytes(16).toString('base64');
+  const path = escapeHtml(url.searchParams.get('path') ?? '');
+  const mode = url.searchParams.get('mode') === 'text' ? 'text' : 'file';
+  const disabled = path === '' ? ' disabled' : '';
+  const field =
+    mode === 'text'
+      ? `<textarea name="input_text" rows="8" cols="60"${disabled}></textarea>`
+      : `<input type="file" name="input_file"${disabled}>`;
+  const other = mode === 'text' ? 'file' : 'text';
+  const body = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Ferry (no script)</title><style nonce="${nonce}">body{font-family:sans-serif;margin:2rem}</style></head>
+<body><h1>Ferry: send without JavaScript</h1>
+<form method="GET" action="">
+<label>Path <input type="text" name="path" value="${path}" placeholder="mypath123"></label>
+<input type="hidden" name="mode" value="${mode}"><button type="submit">Set path</button>
+</form>
+<form method="POST" action="${path}" enctype="multipart/form-data">
+${field}
+<button type="submit"${disabled}>Send</button>
+</form>
+<p><a href="?path=${path}&amp;mode=${other}">Send ${other} instead</a></p>
+</body></html>
+`;
+  return html(body, { 'Content-Security-Policy': `default-src 'none'; style-src 'nonce-${nonce}'` });
+}
+
+function help(req: Req): Page {
+  const forwarded = String(req.headers['x-forwarded-proto'] ?? '');
+  const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
+  const scheme = encrypted || forwarded.includes('https') ? 'https' : 'http';
+  const host = req.headers.host ?? req.headers[':authority'] ?? 'hostname';
+  const base = `${scheme}://${host}`;
+  return text(`Ferry ${VERSION}: pipe data between any two devices over HTTP.
+
+Send and receive (either side may start first):
+  curl -T myfile ${base}/mypath          # send a file
+  curl ${base}/mypath > myfile           # receive it
+
+Text and streams:
+  echo 'hello, world' | curl -T - ${base}/mypath
+  seq 1000 | curl -T - ${base}/mypath
+  curl ${base}/mypath
+
+Several receivers (all sides use the same n):
+  curl -T myfile '${base}/mypath?n=3'
+  curl '${base}/mypath?n=3' > myfile     # three times
+
+Compress or encrypt on the way:
+  tar c ./mydir | gzip | curl -T - ${base}/mypath
+  curl ${base}/mypath | gunzip | tar xv
+  openssl aes-256-cbc -pbkdf2 < myfile | curl -T - ${base}/mypath
+  curl ${base}/mypath | openssl aes-256-cbc -d -pbkdf2 > myfile
+
+Version: ${base}/version
+`);
+}
+
+/** Serve a reserved page for GET or HEAD. Returns false if the path is not one. */
+export function servePage(req: Req, res: Res, path: string, url: URL): boolean {
+  let page: Page;
+  switch (path) {
+    case '/':
+      page = html(INDEX);
+      break;
+    case '/noscript':
+      page = noscript(url);
+      break;
+    case '/version':
+      page = text(`${VERSION}\n`);
+      break;
+    case '/help':
+      page = help(req);
+      break;
+    case '/favicon.ico':
+      page = { status: 204, headers: {} };
+      break;
+    case '/robots.txt':
+      page = { status: 404, headers: {}, body: '' };
+      break;
+    default:
+      return false;
+  }
+  const body = page.body === undefined ? undefined : Buffer.from(page.body);
+  writeHead(res, page.status, body ? { ...page.headers, 'Content-Length': body.length } : page.headers);
+  end(res, req.method === 'HEAD' ? undefined : body);
+  return true;
+}

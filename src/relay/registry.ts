@@ -1,0 +1,164 @@
+// Pipe bookkeeping: which paths are waiting for their other side, which are busy, and who may join.
+// Each departure is matched by identity, so a late close event can never evict a newer party (bug B9).
+import type { Logger } from '../server/log.ts';
+import { sendText } from './http.ts';
+import { msg } from './messages.ts';
+import { type Receiver, runTransfer, type Sender } from './transfer.ts';
+
+export interface RelayLimits {
+  maxWaitingPipes: number;
+  maxPipesPerClient: number;
+  /** Seconds; 0 waits forever. */
+  maxWait: number;
+}
+
+export interface Rejection {
+  status: number;
+  message: string;
+}
+
+interface WaitingPipe {
+  path: string;
+  n: number;
+  sender: Sender | undefined;
+  receivers: Receiver[];
+  timer: NodeJS.Timeout | undefined;
+}
+
+export interface RelayStats {
+  waiting: number;
+  active: number;
+  bytes: number;
+}
+
+export class PipeRegistry {
+  private readonly waiting = new Map<string, WaitingPipe>();
+  private readonly active = new Set<string>();
+  private readonly idleWaiters: Array<() => void> = [];
+  private bytesRelayed = 0;
+
+  constructor(
+    private readonly limits: RelayLimits,
+    private readonly log: Logger,
+  ) {}
+
+  stats(): RelayStats {
+    return { waiting: this.waiting.size, active: this.active.size, bytes: this.bytesRelayed };
+  }
+
+  /** Whether a sender may join this path, or why not. The caller has already validated path and n. */
+  admitSender(path: string, n: number): Rejection | undefined {
+    if (this.active.has(path)) return { status: 400, message: msg.established(path) };
+    const existing = this.waiting.get(path);
+    if (existing?.sender) return { status: 400, message: msg.anotherSender(path) };
+    if (existing && existing.n !== n) return { status: 400, message: msg.nMismatch(existing.n, n) };
+    if (!existing && this.waiting.size >= this.limits.maxWaitingPipes) {
+      return { status: 503, message: msg.tooManyWaiting(this.limits.maxWaitingPipes) };
+    }
+    return undefined;
+  }
+
+  /** Record an admitted sender (its log has started). */
+  joinSender(path: string, n: number, sender: Sender): void {
+    const pipe = this.waiting.get(path) ?? this.open(path, n);
+    pipe.sender = sender;
+    sender.log.line(msg.waiting(n));
+    if (pipe.receivers.length > 0) sender.log.line(msg.alreadyConnected(pipe.receivers.length));
+    sender.res.once('close', () => {
+      if (pipe.sender === sender && this.waiting.get(path) === pipe) {
+        pipe.sender = undefined;
+        this.log.info({ path }, 'waiting sender left');
+        this.closeIfEmpty(pipe);
+      }
+    });
+    this.establishIfComplete(pipe);
+  }
+
+  addReceiver(path: string, n: number, receiver: Receiver): Rejection | undefined {
+    if (this.active.has(path)) return { status: 400, message: msg.established(path) };
+    const existing = this.waiting.get(path);
+    if (existing && existing.n !== n) return { status: 400, message: msg.nMismatch(existing.n, n) };
+    if (existing && existing.receivers.length >= existing.n) return { status: 400, message: msg.receiversFull() };
+    if (!existing && this.waiting.size >= this.limits.maxWaitingPipes) {
+      return { status: 503, message: msg.tooManyWaiting(this.limits.maxWaitingPipes) };
+    }
+    const pipe = existing ?? this.open(path, n);
+    pipe.receivers.push(receiver);
+    pipe.sender?.log.line(msg.receiverConnected());
+    receiver.res.once('close', () => {
+      if (this.waiting.get(path) !== pipe) return;
+      const index = pipe.receivers.indexOf(receiver);
+      if (index < 0) return;
+      pipe.receivers.splice(index, 1);
+      this.log.info({ path }, 'waiting receiver left');
+      this.closeIfEmpty(pipe);
+    });
+    this.establishIfComplete(pipe);
+    return undefined;
+  }
+
+  private open(path: string, n: number): WaitingPipe {
+    const pipe: WaitingPipe = { path, n, sender: undefined, receivers: [], timer: undefined };
+    if (this.limits.maxWait > 0) {
+      pipe.timer = setTimeout(() => this.expire(pipe), this.limits.maxWait * 1000);
+    }
+    this.waiting.set(path, pipe);
+    this.log.info({ path, n }, 'pipe opened');
+    return pipe;
+  }
+
+  private expire(pipe: WaitingPipe): void {
+    if (this.waiting.get(pipe.path) !== pipe) return;
+    this.waiting.delete(pipe.path);
+    this.log.info({ path: pipe.path }, 'pipe expired');
+    const text = msg.waitTimeout(this.limits.maxWait);
+    pipe.sender?.log.end(text);
+    for (const receiver of pipe.receivers) sendText(receiver.req, receiver.res, 408, text);
+  }
+
+  /** Shutdown, step one: every waiting pipe is told the server is going away. */
+  closeWaiting(): void {
+    const text = msg.shuttingDown();
+    for (const pipe of [...this.waiting.values()]) {
+      clearTimeout(pipe.timer);
+      this.waiting.delete(pipe.path);
+      pipe.sender?.log.end(text);
+      for (const receiver of pipe.receivers) sendText(receiver.req, receiver.res, 503, text);
+    }
+  }
+
+  /** Shutdown, step two: resolves when no transfer is running. */
+  whenIdle(): Promise<void> {
+    if (this.active.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private release(path: string): void {
+    this.active.delete(path);
+    if (this.active.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  private closeIfEmpty(pipe: WaitingPipe): void {
+    if (pipe.sender || pipe.receivers.length > 0) return;
+    clearTimeout(pipe.timer);
+    this.waiting.delete(pipe.path);
+    this.log.info({ path: pipe.path }, 'pipe closed');
+  }
+
+  private establishIfComplete(pipe: WaitingPipe): void {
+    const { sender } = pipe;
+    if (!sender || pipe.receivers.length < pipe.n) return;
+    clearTimeout(pipe.timer);
+    this.waiting.delete(pipe.path);
+    this.active.add(pipe.path);
+    runTransfer(pipe.path, sender, pipe.receivers, this.log, {
+      onFinished: ({ bytes }) => {
+        this.bytesRelayed += bytes;
+        this.release(pipe.path);
+      },
+    }).catch((err: unknown) => {
+      this.log.error({ err, path: pipe.path }, 'transfer failed');
+      this.release(pipe.path);
+    });
+  }
+}

@@ -1,0 +1,49 @@
+// The sender's response body: a live `[INFO]` progress log. HTTP/1.0 clients cannot take a chunked body,
+// so theirs is collected and sent whole at the end with a Content-Length, as piping-server does.
+import { cut, end, isHttp10, type Req, type Res, write, writeHead } from './http.ts';
+
+const HEADERS = { 'Content-Type': 'text/plain', 'Access-Control-Allow-Origin': '*' };
+
+export class SenderLog {
+  private readonly buffered: string[] | undefined;
+  private closed = false;
+
+  constructor(
+    req: Req,
+    private readonly res: Res,
+  ) {
+    if (isHttp10(req)) {
+      this.buffered = [];
+    } else {
+      writeHead(res, 200, HEADERS);
+      // Send the status line now: the sender should learn at once that it is waiting, not when bytes flow.
+      (res as { flushHeaders?: () => void }).flushHeaders?.();
+    }
+  }
+
+  line(text: string): void {
+    if (this.closed) return;
+    if (this.buffered) this.buffered.push(text);
+    else if (!this.res.writableEnded) write(this.res, text);
+  }
+
+  end(text?: string): void {
+    if (this.closed) return;
+    if (text !== undefined) this.line(text);
+    this.closed = true;
+    if (this.res.writableEnded) return;
+    if (this.buffered) {
+      const body = Buffer.from(this.buffered.join(''));
+      writeHead(this.res, 200, { ...HEADERS, 'Content-Length': body.length });
+      end(this.res, body);
+    } else {
+      this.res.end();
+    }
+  }
+
+  /** End the log, then drop the connection (the sender is still uploading into a transfer that is over). */
+  endAndDisconnect(text: string): void {
+    this.end(text);
+    this.res.once('finish', () => cut(this.res));
+  }
+}

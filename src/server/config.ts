@@ -1,0 +1,181 @@
+// Every setting of `ferry serve` in one table: flag, environment variable, default, parser.
+// The CLI builds its options from this table and the README lists it, so a limit cannot exist
+// without a name, a default and documentation.
+import { InvalidArgumentError } from 'commander';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export interface ServeConfig {
+  host: string | undefined;
+  httpPort: number;
+  enableHttps: boolean;
+  httpsPort: number | undefined;
+  keyPath: string | undefined;
+  crtPath: string | undefined;
+  logLevel: LogLevel;
+  /** Seconds a client may take to send its request headers (slowloris guard). */
+  headerTimeout: number;
+  /** Seconds running transfers get to finish on shutdown before they are cut. */
+  shutdownGrace: number;
+  maxWaitingPipes: number;
+  maxReceivers: number;
+  maxPathLength: number;
+  maxPipesPerClient: number;
+  /** Seconds a pipe may wait for its other side; 0 waits forever. */
+  maxWait: number;
+}
+
+export interface OptionSpec<K extends keyof ServeConfig = keyof ServeConfig> {
+  key: K;
+  flags: string;
+  env: string;
+  description: string;
+  default: ServeConfig[K];
+  parse?: (raw: string) => ServeConfig[K];
+}
+
+function integer(min: number, max: number) {
+  return (raw: string): number => {
+    if (!/^\d+$/.test(raw.trim())) throw new InvalidArgumentError(`expected a whole number, got '${raw}'.`);
+    const value = Number(raw);
+    if (value < min || value > max) throw new InvalidArgumentError(`expected ${min}..${max}, got ${value}.`);
+    return value;
+  };
+}
+const port = integer(0, 65535);
+
+function logLevel(raw: string): LogLevel {
+  const level = raw.trim().toLowerCase() as LogLevel;
+  if (!LOG_LEVELS.includes(level)) throw new InvalidArgumentError(`expected one of ${LOG_LEVELS.join(', ')}.`);
+  return level;
+}
+
+function spec<K extends keyof ServeConfig>(s: OptionSpec<K>): OptionSpec {
+  return s as unknown as OptionSpec;
+}
+
+export const SERVE_OPTIONS: readonly OptionSpec[] = [
+  spec({
+    key: 'host',
+    flags: '--host <address>',
+    env: 'FERRY_HOST',
+    description: 'bind address (all interfaces when unset)',
+    default: undefined,
+  }),
+  spec({
+    key: 'httpPort',
+    flags: '--http-port <port>',
+    env: 'FERRY_HTTP_PORT',
+    description: 'HTTP port (HTTP/1.1 and cleartext HTTP/2)',
+    default: 8080,
+    parse: port,
+  }),
+  spec({
+    key: 'enableHttps',
+    flags: '--enable-https',
+    env: 'FERRY_ENABLE_HTTPS',
+    description: 'also serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN)',
+    default: false,
+  }),
+  spec({
+    key: 'httpsPort',
+    flags: '--https-port <port>',
+    env: 'FERRY_HTTPS_PORT',
+    description: 'HTTPS port (required with --enable-https)',
+    default: undefined,
+    parse: port,
+  }),
+  spec({
+    key: 'keyPath',
+    flags: '--key-path <file>',
+    env: 'FERRY_KEY_PATH',
+    description: 'TLS private key, PEM (reloaded when it changes)',
+    default: undefined,
+  }),
+  spec({
+    key: 'crtPath',
+    flags: '--crt-path <file>',
+    env: 'FERRY_CRT_PATH',
+    description: 'TLS certificate chain, PEM (reloaded when it changes)',
+    default: undefined,
+  }),
+  spec({
+    key: 'logLevel',
+    flags: '--log-level <level>',
+    env: 'FERRY_LOG_LEVEL',
+    description: `log level: ${LOG_LEVELS.join(', ')}`,
+    default: 'warn',
+    parse: logLevel,
+  }),
+  spec({
+    key: 'headerTimeout',
+    flags: '--header-timeout <seconds>',
+    env: 'FERRY_HEADER_TIMEOUT',
+    description: 'seconds a client gets to send its request headers',
+    default: 30,
+    parse: integer(1, 3600),
+  }),
+  spec({
+    key: 'shutdownGrace',
+    flags: '--shutdown-grace <seconds>',
+    env: 'FERRY_SHUTDOWN_GRACE',
+    description: 'seconds running transfers get to finish on SIGTERM/SIGINT',
+    default: 30,
+    parse: integer(0, 86400),
+  }),
+  spec({
+    key: 'maxWaitingPipes',
+    flags: '--max-waiting-pipes <count>',
+    env: 'FERRY_MAX_WAITING_PIPES',
+    description: 'pipes that may wait for their other side at once',
+    default: 100_000,
+    parse: integer(1, 10_000_000),
+  }),
+  spec({
+    key: 'maxReceivers',
+    flags: '--max-receivers <n>',
+    env: 'FERRY_MAX_RECEIVERS',
+    description: 'largest n (receivers of one pipe)',
+    default: 100,
+    parse: integer(1, 100_000),
+  }),
+  spec({
+    key: 'maxPathLength',
+    flags: '--max-path-length <bytes>',
+    env: 'FERRY_MAX_PATH_LENGTH',
+    description: 'longest pipe path, in bytes',
+    default: 1024,
+    parse: integer(1, 16_384),
+  }),
+  spec({
+    key: 'maxPipesPerClient',
+    flags: '--max-pipes-per-client <count>',
+    env: 'FERRY_MAX_PIPES_PER_CLIENT',
+    description: 'senders and receivers one client address may have waiting or active',
+    default: 1000,
+    parse: integer(1, 10_000_000),
+  }),
+  spec({
+    key: 'maxWait',
+    flags: '--max-wait <seconds>',
+    env: 'FERRY_MAX_WAIT',
+    description: 'seconds a pipe waits for its other side (0: no limit)',
+    default: 0,
+    parse: integer(0, 31_536_000),
+  }),
+];
+
+export function defaultConfig(): ServeConfig {
+  return Object.fromEntries(SERVE_OPTIONS.map((o) => [o.key, o.default])) as unknown as ServeConfig;
+}
+
+/** Cross-option checks that a single parser cannot make. Returns a message for the user, or undefined. */
+export function validateConfig(config: ServeConfig): string | undefined {
+  if (config.enableHttps) {
+    if (config.httpsPort === undefined) return '--https-port is required with --enable-https';
+    if (config.keyPath === undefined) return '--key-path is required with --enable-https';
+    if (config.crtPath === undefined) return '--crt-path is required with --enable-https';
+  }
+  return undefined;
+}

@@ -1,0 +1,76 @@
+// Composition: listeners in, one capability out per request. `/_/` belongs to Ferry's own endpoints; every
+// other path is the relay's. Capabilities never reach back into this module.
+import type { IncomingMessage } from 'node:http';
+import type net from 'node:net';
+import { Relay } from '../relay/handler.ts';
+import { type Req, type Res, sendText } from '../relay/http.ts';
+import { msg } from '../relay/messages.ts';
+import { FERRY_PREFIX, parseTarget } from '../relay/path.ts';
+import { VERSION } from '../version.ts';
+import type { ServeConfig } from './config.ts';
+import { openListeners } from './listeners.ts';
+import type { Logger } from './log.ts';
+
+export interface RunningServer {
+  http: net.AddressInfo;
+  https: net.AddressInfo | undefined;
+  /** Stop accepting, let running transfers finish for up to `graceSeconds`, then cut what is left. */
+  close(graceSeconds?: number): Promise<void>;
+}
+
+export async function startServer(config: ServeConfig, log: Logger): Promise<RunningServer> {
+  const relay = new Relay(config, log);
+  const startedAt = Date.now();
+
+  const onRequest = (req: Req, res: Res) => {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'a:///');
+    } catch {
+      return sendText(req, res, 400, '[ERROR] Malformed request target.\n');
+    }
+    log.debug({ method: req.method, url: req.url, httpVersion: req.httpVersion }, 'request');
+    const target = parseTarget(url);
+    if (target.path.startsWith(FERRY_PREFIX) && (req.method === 'GET' || req.method === 'HEAD')) {
+      if (target.path === '/_/health') {
+        const body = JSON.stringify({
+          status: 'ok',
+          version: VERSION,
+          uptime: (Date.now() - startedAt) / 1000,
+          relay: relay.registry.stats(),
+        });
+        return sendText(req, res, 200, body, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+      }
+      return sendText(req, res, 404, msg.notFound(target.path));
+    }
+    relay.handle(req, res, url, target);
+  };
+
+  const onUpgrade = (req: IncomingMessage, socket: net.Socket) => {
+    socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    log.info({ url: req.url }, 'upgrade refused');
+  };
+
+  const listeners = await openListeners(config, onRequest, onUpgrade, log);
+  let closing: Promise<void> | undefined;
+  return {
+    http: listeners.http,
+    https: listeners.https,
+    close(graceSeconds = config.shutdownGrace) {
+      closing ??= (async () => {
+        await listeners.stopAccepting();
+        relay.registry.closeWaiting();
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          relay.registry.whenIdle(),
+          new Promise((resolve) => {
+            timer = setTimeout(resolve, graceSeconds * 1000);
+          }),
+        ]);
+        clearTimeout(timer);
+        listeners.destroyAll();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,169 @@
+// The sockets: one HTTP port that speaks HTTP/1.x and cleartext HTTP/2 (prior knowledge), and an optional
+// HTTPS port that picks HTTP/2 or HTTP/1.1 by ALPN. Both feed the same two protocol servers, so every
+// listener has the same timeouts: none on a request's duration, a deadline on its headers.
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import http from 'node:http';
+import http2 from 'node:http2';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { ServeConfig } from './config.ts';
+import type { Logger } from './log.ts';
+
+export type RequestHandler = (
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+) => void;
+export type UpgradeHandler = (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => void;
+
+// RFC 9113 §3.4: the client connection preface of HTTP/2.
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+const CLIENT_ERRORS: Record<string, [status: string, message: string]> = {
+  HPE_HEADER_OVERFLOW: ['431 Request Header Fields Too Large', 'Request headers are too large (16 KiB at most).'],
+  ERR_HTTP_REQUEST_TIMEOUT: ['408 Request Timeout', 'Request headers took too long.'],
+};
+
+export interface Listeners {
+  http: net.AddressInfo;
+  https: net.AddressInfo | undefined;
+  /** Stop accepting new connections. */
+  stopAccepting(): Promise<void>;
+  /** Destroy every open connection. */
+  destroyAll(): void;
+}
+
+export async function openListeners(
+  config: ServeConfig,
+  onRequest: RequestHandler,
+  onUpgrade: UpgradeHandler,
+  log: Logger,
+): Promise<Listeners> {
+  const headerTimeoutMs = config.headerTimeout * 1000;
+  const http1 = http.createServer({
+    requestTimeout: 0,
+    headersTimeout: headerTimeoutMs,
+    // Node checks header deadlines on this interval; keep it well under the deadline.
+    connectionsCheckingInterval: Math.min(1000, headerTimeoutMs / 2),
+    keepAliveTimeout: 5000,
+  });
+  http1.on('request', onRequest);
+  http1.on('upgrade', onUpgrade);
+  // This server never listens itself (sockets are handed to it), and Node starts its header-deadline
+  // checks on 'listening'.
+  http1.emit('listening');
+  http1.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
+    log.info({ err: err.code ?? err.message }, 'client error');
+    if (socket.writable && !socket.writableEnded) {
+      const [status, message] = CLIENT_ERRORS[err.code ?? ''] ?? ['400 Bad Request', 'Malformed HTTP request.'];
+      const body = `[ERROR] ${message}\n`;
+      socket.end(
+        `HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    } else {
+      socket.destroy();
+    }
+  });
+
+  const h2 = http2.createServer({ settings: { enableConnectProtocol: false } });
+  h2.on('request', onRequest);
+  h2.on('sessionError', (err) => log.info({ err: err.message }, 'http2 session error'));
+
+  const sockets = new Set<net.Socket>();
+  const track = (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  };
+
+  // Peek at the first bytes: the HTTP/2 preface goes to the h2 server, anything else to HTTP/1.
+  const dispatchCleartext = (socket: net.Socket) => {
+    track(socket);
+    const deadline = setTimeout(() => socket.destroy(), headerTimeoutMs);
+    let seen = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      seen = Buffer.concat([seen, chunk]);
+      const n = Math.min(seen.length, H2_PREFACE.length);
+      const isH2 = seen.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+      if (isH2 && seen.length < H2_PREFACE.length) return;
+      clearTimeout(deadline);
+      socket.off('data', onData);
+      socket.off('error', onEarlyError);
+      socket.pause();
+      socket.unshift(seen);
+      if (isH2) {
+        // The h2 session reads what was unshifted, then takes the socket's handle over; resuming would race it.
+        h2.emit('connection', socket);
+      } else {
+        http1.emit('connection', socket);
+        socket.resume();
+      }
+    };
+    const onEarlyError = () => {
+      clearTimeout(deadline);
+      socket.destroy();
+    };
+    socket.on('data', onData);
+    socket.on('error', onEarlyError);
+    socket.once('close', () => clearTimeout(deadline));
+  };
+
+  const plain = net.createServer({ noDelay: true }, dispatchCleartext);
+  const httpAddress = await listen(plain, config.httpPort, config.host);
+
+  let secure: tls.Server | undefined;
+  let httpsAddress: net.AddressInfo | undefined;
+  let stopWatching = () => {};
+  if (config.enableHttps && config.keyPath && config.crtPath) {
+    const { keyPath, crtPath } = config;
+    const loadContext = () => ({ key: readFileSync(keyPath), cert: readFileSync(crtPath) });
+    secure = tls.createServer({ ...loadContext(), ALPNProtocols: ['h2', 'http/1.1'], noDelay: true });
+    const server = secure;
+    secure.on('secureConnection', (socket: tls.TLSSocket) => {
+      track(socket);
+      (socket.alpnProtocol === 'h2' ? h2 : http1).emit('connection', socket);
+    });
+    secure.on('tlsClientError', (err) => log.info({ err: err.message }, 'tls client error'));
+    const reload = () => {
+      try {
+        server.setSecureContext(loadContext());
+        log.warn({ keyPath, crtPath }, 'certificate loaded');
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'failed to load certificate; keeping the previous one');
+      }
+    };
+    watchFile(keyPath, { interval: 1000 }, reload);
+    watchFile(crtPath, { interval: 1000 }, reload);
+    stopWatching = () => {
+      unwatchFile(keyPath, reload);
+      unwatchFile(crtPath, reload);
+    };
+    httpsAddress = await listen(secure, config.httpsPort ?? 0, config.host);
+  }
+
+  return {
+    http: httpAddress,
+    https: httpsAddress,
+    async stopAccepting() {
+      stopWatching();
+      await Promise.all([closeServer(plain), secure ? closeServer(secure) : undefined]);
+      http1.closeIdleConnections();
+    },
+    destroyAll() {
+      for (const socket of sockets) socket.destroy();
+      http1.closeAllConnections();
+    },
+  };
+}
+
+function listen(server: net.Server, port: number, host: string | undefined): Promise<net.AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as net.AddressInfo);
+    });
+  });
+}
+
+function closeServer(server: net.Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
