@@ -2,14 +2,18 @@
 // The `ferry` command: one subcommand per file.
 import { Command } from 'commander';
 import { VERSION } from '../version.ts';
+import { ExitCode, fail } from './exit.ts';
 import { registerServe } from './serve.ts';
 
 const program = new Command('ferry')
   .version(VERSION)
   .description('Move data between any devices: HTTP pipes, WebRTC peers, code-phrase transfers.')
-  .showHelpAfterError()
+  // Usage errors follow every other error's shape: `ferry: error [code]: message`, exit code 2.
+  .configureOutput({ outputError: () => {} })
   .exitOverride((err) => {
-    process.exit(err.exitCode === 0 ? 0 : 2);
+    if (err.exitCode === 0) process.exit(0);
+    const code = err.code.replace(/^commander\./, '').replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    fail(ExitCode.Usage, code, `${err.message.replace(/^error: /, '')} (see 'ferry --help')`);
   });
 registerServe(program);
 await program.parseAsync();

@@ -58,7 +58,7 @@ export async function startServer(config: ServeConfig, log: Logger): Promise<Run
     https: listeners.https,
     close(graceSeconds = config.shutdownGrace) {
       closing ??= (async () => {
-        await listeners.stopAccepting();
+        listeners.stopAccepting();
         relay.registry.closeWaiting();
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([

@@ -26,8 +26,8 @@ const CLIENT_ERRORS: Record<string, [status: string, message: string]> = {
 export interface Listeners {
   http: net.AddressInfo;
   https: net.AddressInfo | undefined;
-  /** Stop accepting new connections. */
-  stopAccepting(): Promise<void>;
+  /** Stop accepting new connections and drop idle keep-alive ones. */
+  stopAccepting(): void;
   /** Destroy every open connection. */
   destroyAll(): void;
 }
@@ -142,9 +142,11 @@ export async function openListeners(
   return {
     http: httpAddress,
     https: httpsAddress,
-    async stopAccepting() {
+    stopAccepting() {
       stopWatching();
-      await Promise.all([closeServer(plain), secure ? closeServer(secure) : undefined]);
+      // close() stops accepting at once; its callback waits for every connection, which is not what we want here.
+      plain.close();
+      secure?.close();
       http1.closeIdleConnections();
     },
     destroyAll() {
@@ -162,8 +164,4 @@ function listen(server: net.Server, port: number, host: string | undefined): Pro
       resolve(server.address() as net.AddressInfo);
     });
   });
-}
-
-function closeServer(server: net.Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
 }
