@@ -26,7 +26,12 @@ interface WaitingPipe {
 }
 
 export interface RelayStats {
+  /** Pipes waiting for their other side. */
   waiting: number;
+  /** Senders and receivers in those waiting pipes: what an operator (or a test) watches to see who is queued. */
+  waitingSenders: number;
+  waitingReceivers: number;
+  /** Pipes whose transfer is running. */
   active: number;
   bytes: number;
 }
@@ -43,7 +48,19 @@ export class PipeRegistry {
   ) {}
 
   stats(): RelayStats {
-    return { waiting: this.waiting.size, active: this.active.size, bytes: this.bytesRelayed };
+    let waitingSenders = 0;
+    let waitingReceivers = 0;
+    for (const pipe of this.waiting.values()) {
+      if (pipe.sender) waitingSenders++;
+      waitingReceivers += pipe.receivers.length;
+    }
+    return {
+      waiting: this.waiting.size,
+      waitingSenders,
+      waitingReceivers,
+      active: this.active.size,
+      bytes: this.bytesRelayed,
+    };
   }
 
   /** Whether a sender may join this path, or why not. The caller has already validated path and n. */
