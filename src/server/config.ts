@@ -24,6 +24,8 @@ export interface ServeConfig {
   maxPipesPerClient: number;
   /** Seconds a pipe may wait for its other side; 0 waits forever. */
   maxWait: number;
+  /** UDP port of the STUN Binding responder (RFC 8489), bound to `host`; 0 turns it off. */
+  stunPort: number;
 }
 
 export interface OptionSpec<K extends keyof ServeConfig = keyof ServeConfig> {
@@ -163,6 +165,14 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     description: 'seconds a pipe waits for its other side (0: no limit)',
     default: 0,
     parse: integer(0, 31_536_000),
+  }),
+  spec({
+    key: 'stunPort',
+    flags: '--stun-port <port>',
+    env: 'FERRY_STUN_PORT',
+    description: 'UDP port of the built-in STUN server, on --host (0: off)',
+    default: 3478,
+    parse: port,
   }),
 ];
 

@@ -6,6 +6,7 @@ import { Relay } from '../relay/handler.ts';
 import { type Req, type Res, sendText } from '../relay/http.ts';
 import { msg } from '../relay/messages.ts';
 import { FERRY_PREFIX, parseTarget } from '../relay/path.ts';
+import { StunResponder } from '../stun/responder.ts';
 import { VERSION } from '../version.ts';
 import type { ServeConfig } from './config.ts';
 import { openListeners } from './listeners.ts';
@@ -14,6 +15,8 @@ import type { Logger } from './log.ts';
 export interface RunningServer {
   http: net.AddressInfo;
   https: net.AddressInfo | undefined;
+  /** The STUN responder, for its addresses and counters; undefined with --stun-port 0. */
+  stun: StunResponder | undefined;
   /** Stop accepting, let running transfers finish for up to `graceSeconds`, then cut what is left. */
   close(graceSeconds?: number): Promise<void>;
 }
@@ -51,14 +54,26 @@ export async function startServer(config: ServeConfig, log: Logger): Promise<Run
     log.info({ url: req.url }, 'upgrade refused');
   };
 
-  const listeners = await openListeners(config, onRequest, onUpgrade, log);
+  // STUN first: if its port is taken, startup fails before any TCP listener is open.
+  const stun = config.stunPort === 0 ? undefined : new StunResponder();
+  await stun?.start({
+    port: config.stunPort,
+    host: config.host,
+    onError: (err) => log.warn({ err: err.message }, 'stun socket error'),
+  });
+  const listeners = await openListeners(config, onRequest, onUpgrade, log).catch(async (err) => {
+    await stun?.close();
+    throw err;
+  });
   let closing: Promise<void> | undefined;
   return {
     http: listeners.http,
     https: listeners.https,
+    stun,
     close(graceSeconds = config.shutdownGrace) {
       closing ??= (async () => {
         listeners.stopAccepting();
+        await stun?.close();
         relay.registry.closeWaiting();
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([

@@ -15,7 +15,14 @@ export interface TestServer {
 }
 
 export async function startFerry(overrides: Partial<ServeConfig> = {}): Promise<TestServer> {
-  const config: ServeConfig = { ...defaultConfig(), host: '127.0.0.1', httpPort: 0, logLevel: 'silent', ...overrides };
+  const config: ServeConfig = {
+    ...defaultConfig(),
+    host: '127.0.0.1',
+    httpPort: 0,
+    stunPort: 0,
+    logLevel: 'silent',
+    ...overrides,
+  };
   const server = await startServer(config, createLogger(config.logLevel));
   const port = server.http.port;
   return { url: `http://127.0.0.1:${port}`, port, server, close: () => server.close(0) };
@@ -41,7 +48,7 @@ export interface SpawnedServer {
 
 /** `ferry serve` as its own process on an ephemeral loopback port; resolves once it prints its banner. */
 export async function spawnFerry(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<SpawnedServer> {
-  const child = runCli(['serve', '--host', '127.0.0.1', '--http-port', '0', ...args], env);
+  const child = runCli(['serve', '--host', '127.0.0.1', '--http-port', '0', '--stun-port', '0', ...args], env);
   let out = '';
   let err = '';
   child.stdout?.on('data', (d) => {
