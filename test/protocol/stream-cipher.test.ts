@@ -180,12 +180,11 @@ describe('stream cipher — attacks are detected, each with its own code', () =>
         `flip at ${spot}`,
       );
     }
-    const ciphertextFlip = base.slice();
-    ciphertextFlip[STREAM_HEADER_BYTES + 4 + 100] ^= 0x40;
-    await rejects(ciphertextFlip, 'CIPHER_TAMPERED');
-    const headerFlip = base.slice();
-    headerFlip[10] ^= 0x40; // salt byte: a different record key, every record fails
-    await rejects(headerFlip, 'CIPHER_TAMPERED');
+    await rejects(flip(base, STREAM_HEADER_BYTES + 4 + 100, 0x40), 'CIPHER_TAMPERED');
+    // A salt byte: a different record key, so every record fails.
+    await rejects(flip(base, 10, 0x40), 'CIPHER_TAMPERED');
+    // The tag of the last record.
+    await rejects(flip(base, base.length - 1), 'CIPHER_TAMPERED');
   });
 
   test('a wrong key is CIPHER_TAMPERED', async () => {
@@ -265,3 +264,9 @@ describe('stream cipher — attacks are detected, each with its own code', () =>
     await assert.rejects(StreamEncryptor.create(randomBytes(31)), (e) => isProtocolError(e, 'CIPHER_BAD_KEY'));
   });
 });
+
+function flip(bytes: Uint8Array, at: number, mask = 0x01): Uint8Array {
+  const out = bytes.slice();
+  out[at] = (out[at] as number) ^ mask;
+  return out;
+}
