@@ -391,7 +391,7 @@ export class FrameDecoder {
       while (this.#buffered >= FRAME_HEADER_BYTES) {
         const head = this.#peek(FRAME_HEADER_BYTES);
         const name = frameName(head[0] as number);
-        const length = new DataView(head.buffer).getUint32(1);
+        const length = new DataView(head.buffer, head.byteOffset, head.byteLength).getUint32(1);
         checkLength(name, length);
         if (this.#buffered < FRAME_HEADER_BYTES + length) break;
         const whole = this.#take(FRAME_HEADER_BYTES + length);
