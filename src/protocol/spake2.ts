@@ -151,7 +151,7 @@ export interface Spake2MhfParams {
 
 /**
  * Ferry's choice: scrypt (RFC 7914, the MHF RFC 9382 itself suggests) with N = 2^15, r = 8, p = 1 — 32 MiB and
- * ~130 ms in Node on our 2-vCPU machines, a few hundred ms on a phone. Modest on purpose: with a PAKE the MHF only
+ * ~150 ms (scryptAsync) in Node on our 2-vCPU machines, a few hundred ms on a phone. Modest on purpose: with a PAKE the MHF only
  * matters if a transcript and an ephemeral scalar leak, and our codes are single-use.
  */
 export const FERRY_MHF: Readonly<Spake2MhfParams> = Object.freeze({

@@ -155,6 +155,7 @@ export class StreamEncryptor {
   #counter = 0;
   #jobs = new OrderedJobs();
   #state: 'open' | 'finished' | 'failed' = 'open';
+  #busy = false;
 
   private constructor(key: CryptoKey, header: Uint8Array, chunkSize: number, concurrency: number) {
     this.#key = key;
@@ -227,6 +228,8 @@ export class StreamEncryptor {
   }
 
   async #run(out: Uint8Array[], work: () => Promise<void>): Promise<Uint8Array[]> {
+    if (this.#busy) throw new ProtocolError('CIPHER_STATE', 'encryptor calls must not overlap: await each one');
+    this.#busy = true;
     try {
       await work();
       return out;
@@ -234,6 +237,8 @@ export class StreamEncryptor {
       this.#state = 'failed';
       await this.#jobs.settle();
       throw error;
+    } finally {
+      this.#busy = false;
     }
   }
 
@@ -308,6 +313,7 @@ export class StreamDecryptor {
   #sawLast = false;
   #jobs = new OrderedJobs();
   #state: 'open' | 'finished' | 'failed' = 'open';
+  #busy = false;
 
   constructor(streamKey: Uint8Array, options: Pick<StreamCipherOptions, 'concurrency'> = {}) {
     checkKey(streamKey);
@@ -447,6 +453,8 @@ export class StreamDecryptor {
 
   async #run(out: Uint8Array[], work: () => Promise<void>): Promise<Uint8Array[]> {
     if (this.#state !== 'open') throw new ProtocolError('CIPHER_STATE', `the decryptor is ${this.#state}`);
+    if (this.#busy) throw new ProtocolError('CIPHER_STATE', 'decryptor calls must not overlap: await each one');
+    this.#busy = true;
     try {
       await work();
       return out;
@@ -455,6 +463,8 @@ export class StreamDecryptor {
       this.#buffer = [];
       await this.#jobs.settle();
       throw error;
+    } finally {
+      this.#busy = false;
     }
   }
 

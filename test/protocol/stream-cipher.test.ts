@@ -253,6 +253,15 @@ describe('stream cipher — attacks are detected, each with its own code', () =>
     await rejects(wrongVersion, 'CIPHER_BAD_HEADER');
   });
 
+  test('overlapping calls are refused (CIPHER_STATE) instead of interleaving records', async () => {
+    const encryptor = await StreamEncryptor.create(KEY, { chunkSize: CHUNK });
+    const first = encryptor.push(pattern(4 * CHUNK));
+    await assert.rejects(encryptor.push(pattern(10)), (e) => isProtocolError(e, 'CIPHER_STATE'));
+    await first;
+    const rest = await encryptor.finish();
+    assert.ok(rest.length > 0);
+  });
+
   test('a failed decryptor stays failed; keys must be 32 bytes', async () => {
     const decryptor = new StreamDecryptor(KEY);
     await assert.rejects(decryptor.push(new Uint8Array(64)), (e) => isProtocolError(e, 'CIPHER_BAD_HEADER'));
