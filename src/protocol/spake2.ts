@@ -19,6 +19,7 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bigIntToBytes, bytesToBigInt, concatBytes, constantTimeEqual, randomBytes, utf8 } from './bytes.ts';
+import { normalizeCode } from './code.ts';
 import { ProtocolError } from './errors.ts';
 
 const Point = p256.Point;
@@ -297,16 +298,16 @@ export const FERRY_SPAKE2 = Object.freeze({
 export type FerryRole = 'sender' | 'receiver';
 
 /**
- * A SPAKE2 run for a Ferry code transfer: the sender is A, the receiver is B, w = scrypt(canonical code). `code`
- * must already be canonical (code.ts normalizeCode/parseCode); it is used as-is so that both sides hash the same
- * bytes.
+ * A SPAKE2 run for a Ferry code transfer: the sender is A, the receiver is B, w = scrypt(canonical code). The code is
+ * normalised first (code.ts), so "7 Orbit Frozen" and "7-orbit-frozen" agree; an invalid code throws CODE_*.
  */
 export async function createCodeSpake2(
   role: FerryRole,
   code: string,
   mhf: Readonly<Spake2MhfParams> = FERRY_MHF,
 ): Promise<Spake2> {
-  const w = await passwordToScalar(code, mhf);
+  const canonical = normalizeCode(code);
+  const w = await passwordToScalar(canonical, mhf);
   return new Spake2(role === 'sender' ? 'A' : 'B', w, {
     idA: utf8.encode(FERRY_SPAKE2.idA),
     idB: utf8.encode(FERRY_SPAKE2.idB),

@@ -138,7 +138,7 @@ async function run(codeA: string, codeB: string) {
 
 describe('SPAKE2 — Ferry runs', () => {
   test('same code: both sides confirm and get the same 16-byte key', async () => {
-    const { a, b, cA, cB } = await run('7-orbit-frozen', '7-orbit-frozen');
+    const { a, b, cA, cB } = await run('7-orbit-frozen', ' 7 Orbit  FROZEN ');
     const keyA = a.verify(cB);
     const keyB = b.verify(cA);
     assert.equal(keyA.length, 16);
@@ -152,7 +152,7 @@ describe('SPAKE2 — Ferry runs', () => {
   });
 
   test('wrong code: the sender fails with WRONG_CODE', async () => {
-    const { a, cB } = await run('7-orbit-frozen', '7-orbit-frozen'.replace('frozen', 'frost'));
+    const { a, cB } = await run('7-orbit-frozen', '7-orbit-frost');
     assert.throws(
       () => a.verify(cB),
       (e) => isProtocolError(e, 'WRONG_CODE') && /^wrong code/.test(e.message),
@@ -254,6 +254,10 @@ describe('SPAKE2 — Ferry runs', () => {
       () => fresh.finish(new Uint8Array(65)),
       (e) => isProtocolError(e, 'SPAKE2_STATE'),
     );
+  });
+
+  test('an invalid code is refused before any work (CODE_*)', async () => {
+    await assert.rejects(createCodeSpake2('sender', '7-orbit', FAST_MHF), (e) => isProtocolError(e, 'CODE_FORMAT'));
   });
 
   test('w = scrypt(code) mod p is deterministic, code-sensitive and in range (Ferry parameters)', async () => {
