@@ -68,21 +68,25 @@ test('a port in use exits 69 with port_in_use', async () => {
 
 test('SIGTERM lets a running transfer finish, refuses waiting receivers, then exits 0', async () => {
   const server = await spawnFerry(['--shutdown-grace', '20']);
-  const payload = Buffer.alloc(4 * 1024 * 1024, 7);
-  // A slow receiver keeps the transfer running while the signal arrives.
-  const receiver = curl(['--limit-rate', '2M', `${server.url}/running`]);
-  const waiting = curl(['-i', `${server.url}/nobody-sends`]);
-  const sender = curl(['-T', '-', `${server.url}/running`], payload);
-  await waitFor(
-    async () => (await curl([`${server.url}/_/health`])).stdout.toString().includes('"active":1'),
-    'the transfer to start',
-  );
-  const exited = server.stop('SIGTERM');
-  const waited = await waiting;
-  assert.match(waited.stdout.toString(), /^HTTP\/1\.1 503[\s\S]*shutting down/);
-  const received = await receiver;
-  assert.equal(received.code, 0);
-  assert.equal(sha256(received.stdout), sha256(payload));
-  assert.match((await sender).stdout.toString(), /All receiver\(s\) was\/were received successfully/);
-  assert.equal(await exited, 0);
+  try {
+    // A slow receiver keeps the transfer running while the signal arrives (socket buffers take the first MiBs).
+    const payload = Buffer.alloc(32 * 1024 * 1024, 7);
+    const receiver = curl(['--limit-rate', '8M', `${server.url}/running`]);
+    const waiting = curl(['-i', `${server.url}/nobody-sends`]);
+    const sender = curl(['-T', '-', `${server.url}/running`], payload);
+    await waitFor(
+      async () => (await curl([`${server.url}/_/health`])).stdout.toString().includes('"active":1'),
+      'the transfer to start',
+    );
+    const exited = server.stop('SIGTERM');
+    const waited = await waiting;
+    assert.match(waited.stdout.toString(), /^HTTP\/1\.1 503[\s\S]*shutting down/);
+    const received = await receiver;
+    assert.equal(received.code, 0);
+    assert.equal(sha256(received.stdout), sha256(payload));
+    assert.match((await sender).stdout.toString(), /All receiver\(s\) was\/were received successfully/);
+    assert.equal(await exited, 0);
+  } finally {
+    await server.stop('SIGKILL');
+  }
 });
