@@ -21,6 +21,25 @@ export interface RunningServer {
   close(graceSeconds?: number): Promise<void>;
 }
 
+/** One line per request when it is over: what was asked, what was answered, how long it took. */
+function logRequest(log: Logger, req: Req, res: Res): void {
+  const started = performance.now();
+  res.once('close', () => {
+    log.info(
+      {
+        method: req.method,
+        url: req.url,
+        httpVersion: req.httpVersion,
+        client: req.socket.remoteAddress,
+        status: res.statusCode,
+        completed: res.writableFinished,
+        ms: Math.round(performance.now() - started),
+      },
+      'request',
+    );
+  });
+}
+
 export async function startServer(config: ServeConfig, log: Logger): Promise<RunningServer> {
   const relay = new Relay(config, log);
   const startedAt = Date.now();
@@ -32,7 +51,7 @@ export async function startServer(config: ServeConfig, log: Logger): Promise<Run
     } catch {
       return sendText(req, res, 400, '[ERROR] Malformed request target.\n');
     }
-    log.debug({ method: req.method, url: req.url, httpVersion: req.httpVersion }, 'request');
+    if (log.isLevelEnabled('info')) logRequest(log, req, res);
     const target = parseTarget(url);
     if (target.path.startsWith(FERRY_PREFIX) && (req.method === 'GET' || req.method === 'HEAD')) {
       if (target.path === '/_/health') {
