@@ -39,6 +39,10 @@ export function readFirstPart(req: Req, boundary: string): Promise<FirstPart> {
     let declaredLength: number | undefined;
     let bodyBytes = 0;
     const body = new Readable({ read: () => req.resume() });
+    // The part can fail in the very chunk that carried its headers, before the caller (resumed by this promise)
+    // has attached its handlers; without a listener that 'error' would crash the process. The caller reads
+    // `body.errored` when it resumes and listens for 'error' from then on.
+    body.on('error', () => {});
 
     const fail = (reason: string) => {
       req.off('data', onData);
@@ -56,13 +60,12 @@ export function readFirstPart(req: Req, boundary: string): Promise<FirstPart> {
     };
 
     const startBody = () => {
-      const text = head.toString('latin1');
-      if (text.startsWith('--')) return fail('the form has no parts');
       const lineEnd = head.indexOf(CRLF);
       const headerStart = lineEnd + 2;
       const headerEnd = head.subarray(headerStart, headerStart + 2).equals(CRLF)
         ? headerStart
         : head.indexOf(HEADER_END, headerStart);
+      if (headerEnd > MAX_PART_HEADER_BYTES) return fail('the part headers are too large');
       const headers = parsePartHeaders(head.toString('latin1', headerStart, headerEnd));
       if (headers['content-length'] !== undefined) {
         if (!/^\d+$/.test(headers['content-length'])) return fail('a part has an invalid Content-Length');
@@ -94,8 +97,12 @@ export function readFirstPart(req: Req, boundary: string): Promise<FirstPart> {
           emitBody(bytes);
         } else {
           head = Buffer.concat([head, bytes]);
-          if (head.length > MAX_PART_HEADER_BYTES) return fail('the part headers are too large');
+          // "--" right after the first delimiter closes the form (RFC 2046 §5.1.1): say so, not "ended early".
+          if (head.length >= 2 && head.toString('latin1', 0, 2) === '--') return fail('the form has no parts');
+          // The same piece may carry the end of the headers and much of the body: judge the size only while
+          // the headers are still incomplete (checking first refused any file part larger than the limit).
           if (headersComplete()) startBody();
+          else if (head.length > MAX_PART_HEADER_BYTES) fail('the part headers are too large');
         }
       }
       if (!isMatch) return;

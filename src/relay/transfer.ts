@@ -69,6 +69,24 @@ export async function runTransfer(
     if (!sender.req.complete) senderAborted();
   });
 
+  // Before any receiver has its headers, a failure can still be told to everyone as a 400.
+  const refuseAll = (text: string) => {
+    receivers.forEach((receiver, i) => {
+      if (outlets[i]?.state === 'sending') sendText(receiver.req, receiver.res, 400, text);
+    });
+    sender.log.end(text);
+    finish(false);
+  };
+
+  // After they have it, a receiver can only be cut, so that no one takes a partial body for a whole one.
+  const partFailed = (err: Error) => {
+    if (finished) return;
+    log.info({ path, err: err.message }, 'multipart part failed');
+    for (const outlet of outlets) if (outlet.state === 'sending') cut(outlet.res);
+    sender.log.end(err instanceof MultipartError ? msg.badMultipart(err.message) : msg.senderFailed());
+    finish(false);
+  };
+
   const settle = (outlet: Outlet, state: 'done' | 'aborted') => {
     if (outlet.state !== 'sending') return;
     outlet.state = state;
@@ -113,13 +131,7 @@ export async function runTransfer(
       content = { ...part, xPiping };
     } catch (err) {
       if (!(err instanceof MultipartError)) throw err;
-      const text = msg.badMultipart(err.message);
-      receivers.forEach((receiver, i) => {
-        if (outlets[i]?.state === 'sending') sendText(receiver.req, receiver.res, 400, text);
-      });
-      sender.log.end(text);
-      finish(false);
-      return;
+      return refuseAll(msg.badMultipart(err.message));
     }
   } else {
     source = sender.req;
@@ -133,6 +145,11 @@ export async function runTransfer(
   if (finished) {
     source.destroy();
     return;
+  }
+  // The part may have failed in the chunk that carried its headers, before this function resumed.
+  if (source.errored) {
+    const err = source.errored;
+    return refuseAll(err instanceof MultipartError ? msg.badMultipart(err.message) : msg.senderFailed());
   }
 
   const headers = receiverHeaders(content);
@@ -155,10 +172,5 @@ export async function runTransfer(
     sender.log.line(msg.sent());
     for (const outlet of outlets) if (outlet.state === 'sending') outlet.res.end();
   });
-  if (stream !== sender.req) {
-    stream.once('error', () => {
-      sender.log.end(msg.senderFailed());
-      senderAborted();
-    });
-  }
+  if (stream !== sender.req) stream.once('error', partFailed);
 }
