@@ -36,6 +36,14 @@ export function writeHead(res: Res, status: number, headers: OutgoingHttpHeaders
   (res as ServerResponse).writeHead(status, headers);
 }
 
+/**
+ * Put the status line and headers on the wire now instead of with the first body bytes (HTTP/1 holds them
+ * back; HTTP/2 already sent them in writeHead).
+ */
+export function flushHeaders(res: Res): void {
+  if (!('stream' in res)) res.flushHeaders();
+}
+
 // The two response classes have the same write/end behaviour but overload signatures TypeScript cannot unite.
 export function write(res: Res, chunk: Buffer | string): boolean {
   return (res as ServerResponse).write(chunk);

@@ -1,6 +1,6 @@
 // The sender's response body: a live `[INFO]` progress log. HTTP/1.0 clients cannot take a chunked body,
 // so theirs is collected and sent whole at the end with a Content-Length, as piping-server does.
-import { cut, end, isHttp10, type Req, type Res, write, writeHead } from './http.ts';
+import { cut, end, flushHeaders, isHttp10, type Req, type Res, write, writeHead } from './http.ts';
 
 const HEADERS = { 'Content-Type': 'text/plain', 'Access-Control-Allow-Origin': '*' };
 
@@ -17,7 +17,7 @@ export class SenderLog {
     } else {
       writeHead(res, 200, HEADERS);
       // Send the status line now: the sender should learn at once that it is waiting, not when bytes flow.
-      (res as { flushHeaders?: () => void }).flushHeaders?.();
+      flushHeaders(res);
     }
   }
 

@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from '../server/log.ts';
 import { type ContentHeaders, parseContentLength, rawHeaderValues, receiverHeaders } from './headers.ts';
-import { cut, type Req, type Res, sendText, write, writeHead } from './http.ts';
+import { cut, flushHeaders, type Req, type Res, sendText, write, writeHead } from './http.ts';
 import { msg } from './messages.ts';
 import { boundaryOf, isMultipart, MultipartError, readFirstPart } from './multipart.ts';
 import type { SenderLog } from './sender-log.ts';
@@ -153,7 +153,13 @@ export async function runTransfer(
   }
 
   const headers = receiverHeaders(content);
-  for (const outlet of outlets) if (outlet.state === 'sending') writeHead(outlet.res, 200, headers);
+  for (const outlet of outlets) {
+    if (outlet.state !== 'sending') continue;
+    writeHead(outlet.res, 200, headers);
+    // Receivers learn at once that the transfer has begun (a browser can open its download), and a sender
+    // that vanishes before its first byte leaves them a response that is visibly cut, not an empty reply.
+    flushHeaders(outlet.res);
+  }
 
   const stream = source;
   stream.on('data', (chunk: Buffer) => {
