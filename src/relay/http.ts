@@ -15,6 +15,15 @@ export function cut(res: Res): void {
   }
 }
 
+/**
+ * Whether a response that has closed reached its client whole. HTTP/1 emits 'finish' only once everything
+ * was handed to the socket; HTTP/2 emits it on a reset stream too, so there the stream's close code decides.
+ */
+export function deliveredWhole(res: Res, finished: boolean): boolean {
+  if ('stream' in res) return finished && res.stream.rstCode === constants.NGHTTP2_NO_ERROR;
+  return finished;
+}
+
 export function isHttp10(req: Req): boolean {
   return req.httpVersion === '1.0';
 }

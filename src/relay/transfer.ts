@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from '../server/log.ts';
 import { type ContentHeaders, parseContentLength, rawHeaderValues, receiverHeaders } from './headers.ts';
-import { cut, flushHeaders, type Req, type Res, sendText, write, writeHead } from './http.ts';
+import { cut, deliveredWhole, flushHeaders, type Req, type Res, sendText, write, writeHead } from './http.ts';
 import { msg } from './messages.ts';
 import { boundaryOf, isMultipart, MultipartError, readFirstPart } from './multipart.ts';
 import type { SenderLog } from './sender-log.ts';
@@ -110,7 +110,7 @@ export async function runTransfer(
     outlet.res.once('finish', () => {
       flushed = true;
     });
-    outlet.res.once('close', () => settle(outlet, flushed ? 'done' : 'aborted'));
+    outlet.res.once('close', () => settle(outlet, deliveredWhole(outlet.res, flushed) ? 'done' : 'aborted'));
     outlet.res.on('drain', () => {
       if (!outlet.needsDrain) return;
       outlet.needsDrain = false;
@@ -174,9 +174,15 @@ export async function runTransfer(
     if (blocked > 0) stream.pause();
   });
   stream.once('end', () => {
-    sourceEnded = true;
-    sender.log.line(msg.sent());
-    for (const outlet of outlets) if (outlet.state === 'sending') outlet.res.end();
+    // HTTP/2 ends a request body the same way whether the client sent END_STREAM or reset the stream; the
+    // reset is reported just after, as 'aborted', from the same socket read. Wait for that turn of the event
+    // loop to pass before calling the upload complete, or a vanished sender would look like a finished one.
+    setImmediate(() => {
+      if (finished) return;
+      sourceEnded = true;
+      sender.log.line(msg.sent());
+      for (const outlet of outlets) if (outlet.state === 'sending') outlet.res.end();
+    });
   });
   if (stream !== sender.req) stream.once('error', partFailed);
 }
