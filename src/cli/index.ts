@@ -2,6 +2,8 @@
 // The `ferry` command: one subcommand per file.
 import { Command } from 'commander';
 import { VERSION } from '../version.ts';
+import { registerConnect } from './connect.ts';
+import { registerListen } from './listen.ts';
 import { registerServe } from './serve.ts';
 
 const program = new Command('ferry')
@@ -12,4 +14,6 @@ const program = new Command('ferry')
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
 registerServe(program);
+registerListen(program);
+registerConnect(program);
 await program.parseAsync();
