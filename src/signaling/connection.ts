@@ -14,6 +14,7 @@ export class Connection {
   registered = false;
   readonly openedAt = Date.now();
   endReason: EndReason = 'closed';
+  private ending = false;
   private readonly limiter: RateLimiter;
   private readonly sendBufferLimit: number;
 
@@ -34,6 +35,8 @@ export class Connection {
    * caller sends for the previous refusals), so the caller simply stops.
    */
   admit(data: Buffer): Admission | undefined {
+    // Frames already in flight from a connection we are closing are not served.
+    if (this.ending) return undefined;
     this.alive = true;
     const verdict = this.limiter.take();
     if (verdict === 'flooding') {
@@ -57,7 +60,8 @@ export class Connection {
 
   /** Close with a code and reason the client can read; `terminate` when the peer is not there to hear it. */
   end(reason: EndReason, code: number, message: string): void {
-    if (this.socket.readyState === this.socket.CLOSED) return;
+    if (this.ending || this.socket.readyState === this.socket.CLOSED) return;
+    this.ending = true;
     this.endReason = reason;
     if (reason === 'timeout') {
       this.socket.terminate();
