@@ -1,6 +1,12 @@
 // One WebRTC connection to one remote peer, negotiated through the hub: our offer or answer, trickle ICE both
-// ways (RFC 8838; our candidates wait until our description has gone, theirs are queued by PeerConnection until
-// theirs has arrived), and hang-up. `ferry connect` dials with it; `ferry listen` accepts one per caller.
+// ways (RFC 8838), and hang-up. `ferry connect` dials with it; `ferry listen` accepts one per caller.
+// DTLS roles: our offers go out with `a=setup:active` instead of `actpass`, so the offerer is the DTLS client and
+// the answerer the server. RFC 5763 §5 says an offerer MUST send actpass and be ready for a ClientHello before
+// the answer; libdatachannel is not ready: it starts DTLS only once its own ICE side is connected, and the
+// answerer, which has the offer and its candidates first, usually gets there first. As the default DTLS client
+// its ClientHello is then dropped and OpenSSL resends it after 1 s. Measured on loopback (bench/SIGNALING.md):
+// a third of connections took 1 s more with actpass, none of 30 with active. A libdatachannel answerer accepts
+// an active offer and answers passive, as RFC 8842 §5.3 lets it; browsers as answerers are still to be checked.
 import type { ServerMessageOf } from '../protocol/signaling.ts';
 import type { PeerDataChannel } from './data-channel.ts';
 import {
@@ -54,7 +60,10 @@ export class PeerLink {
     const channel = this.pc.createDataChannel(label);
     const offer = await this.pc.createOffer();
     await this.pc.setLocalDescription(offer);
-    await this.describe(offer);
+    // The offerer takes the DTLS client role (see the top of this file); our own side follows the answer's
+    // `passive`, since libdatachannel reads its role from the remote description.
+    await this.describe({ type: 'offer', sdp: offer.sdp.replace(/^a=setup:actpass\r?$/m, 'a=setup:active') });
+    this.releaseCandidates();
     return channel;
   }
 
@@ -64,6 +73,7 @@ export class PeerLink {
     const answer = await this.pc.createAnswer();
     await this.pc.setLocalDescription(answer);
     await this.describe(answer);
+    this.releaseCandidates();
   }
 
   close(reason = 'closed', tellRemote = true): void {
@@ -78,9 +88,12 @@ export class PeerLink {
     this.onClose(reason);
   }
 
-  /** Send our description and wait for the hub's ack, so an unknown target fails here; then let candidates go. */
+  /** Send our description and wait for the hub's ack, so that an unknown target fails here. */
   private async describe(description: SessionDescription): Promise<void> {
     await this.signaling.request({ type: description.type, to: this.remote, sdp: description.sdp });
+  }
+
+  private releaseCandidates(): void {
     const queued = this.outgoing ?? [];
     this.outgoing = undefined;
     for (const send of queued) send();
@@ -95,8 +108,9 @@ export class PeerLink {
   private async receive(message: Incoming): Promise<void> {
     if (this.closed) return;
     try {
-      if (message.type === 'answer') await this.pc.setRemoteDescription({ type: 'answer', sdp: message.sdp });
-      else if (message.type === 'candidate') await this.pc.addIceCandidate(message.candidate);
+      if (message.type === 'answer') {
+        await this.pc.setRemoteDescription({ type: 'answer', sdp: message.sdp });
+      } else if (message.type === 'candidate') await this.pc.addIceCandidate(message.candidate);
       else if (message.type === 'end-of-candidates') await this.pc.addIceCandidate(null);
     } catch (err) {
       this.close(`bad ${message.type} from the remote peer: ${(err as Error).message}`, true);

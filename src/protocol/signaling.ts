@@ -51,7 +51,7 @@ export type IceServer = z.infer<typeof IceServer>;
 
 /** The browser's RTCIceCandidateInit; `candidate` is the `candidate:…` attribute (RFC 8839 §5.1). */
 export const IceCandidate = z.object({
-  candidate: z.string().max(1024),
+  candidate: z.string().max(4096),
   sdpMid: z.string().max(64).nullable().optional(),
   sdpMLineIndex: z.number().int().min(0).max(65535).nullable().optional(),
   usernameFragment: z.string().max(256).nullable().optional(),
