@@ -1,12 +1,12 @@
 // One WebRTC connection to one remote peer, negotiated through the hub: our offer or answer, trickle ICE both
 // ways (RFC 8838), and hang-up. `ferry connect` dials with it; `ferry listen` accepts one per caller.
-// DTLS roles: our offers go out with `a=setup:active` instead of `actpass`, so the offerer is the DTLS client and
-// the answerer the server. RFC 5763 §5 says an offerer MUST send actpass and be ready for a ClientHello before
-// the answer; libdatachannel is not ready: it starts DTLS only once its own ICE side is connected, and the
-// answerer, which has the offer and its candidates first, usually gets there first. As the default DTLS client
-// its ClientHello is then dropped and OpenSSL resends it after 1 s. Measured on loopback (bench/SIGNALING.md):
-// a third of connections took 1 s more with actpass, none of 30 with active. A libdatachannel answerer accepts
-// an active offer and answers passive, as RFC 8842 §5.3 lets it; browsers as answerers are still to be checked.
+// Candidate timing: the answerer sends its candidates once its answer has gone; the offerer holds its own until
+// the answer has arrived. libdatachannel 0.24 (node-datachannel 0.33) drops a DTLS ClientHello that reaches it
+// before its own DTLS transport has started (fixed upstream in libdatachannel#1554), although RFC 5763 §5 wants
+// an offerer ready for one; OpenSSL then resends it only after 1 s. The answerer is the DTLS client, and when it
+// has the offerer's candidates early its ICE side usually finishes first. Through the hub on loopback, holding
+// them cut the 1 s stalls from 53 to 22 connections in 150 (offering `setup:active` instead removed the stalls
+// but hung 4 in 150, so that was dropped).
 import type { ServerMessageOf } from '../protocol/signaling.ts';
 import type { PeerDataChannel } from './data-channel.ts';
 import {
@@ -62,8 +62,8 @@ export class PeerLink {
     await this.pc.setLocalDescription(offer);
     // The offerer takes the DTLS client role (see the top of this file); our own side follows the answer's
     // `passive`, since libdatachannel reads its role from the remote description.
-    await this.describe({ type: 'offer', sdp: offer.sdp.replace(/^a=setup:actpass\r?$/m, 'a=setup:active') });
-    this.releaseCandidates();
+    await this.describe(offer);
+    // Our candidates go when the answer arrives (see the top of this file).
     return channel;
   }
 
@@ -110,6 +110,7 @@ export class PeerLink {
     try {
       if (message.type === 'answer') {
         await this.pc.setRemoteDescription({ type: 'answer', sdp: message.sdp });
+        this.releaseCandidates();
       } else if (message.type === 'candidate') await this.pc.addIceCandidate(message.candidate);
       else if (message.type === 'end-of-candidates') await this.pc.addIceCandidate(null);
     } catch (err) {

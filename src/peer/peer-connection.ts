@@ -64,6 +64,7 @@ export class PeerConnection extends EventTarget {
   private local: SessionDescription | null = null;
   private remote: SessionDescription | null = null;
   private closed = false;
+  private state: ConnectionState = 'new';
 
   constructor(configuration: PeerConfiguration = {}) {
     super();
@@ -93,8 +94,11 @@ export class PeerConnection extends EventTarget {
       this.fire(new Event('icegatheringstatechange'));
       if (state === 'complete') this.fire(new IceCandidateEvent(null));
     });
-    this.native.onStateChange(() => {
+    // Callbacks arrive later than libdatachannel's state moved: keep the state each one reports, so a listener
+    // sees 'failed' and then 'closed', not 'closed' twice.
+    this.native.onStateChange((state) => {
       if (this.closed) return;
+      this.state = state as ConnectionState;
       this.fire(new Event('connectionstatechange'));
     });
     this.native.onSignalingStateChange(() => {
@@ -107,7 +111,7 @@ export class PeerConnection extends EventTarget {
   }
 
   get connectionState(): ConnectionState {
-    return this.closed ? 'closed' : (this.native.state() as ConnectionState);
+    return this.closed ? 'closed' : this.state;
   }
 
   get iceGatheringState(): IceGatheringState {

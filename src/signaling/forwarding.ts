@@ -8,7 +8,7 @@ import type { ErrorCode, ForwardedClientMessage } from '../protocol/signaling.ts
 import type { Peer, PeerRegistry } from './peers.ts';
 
 export function mayReach(sender: Peer, target: Peer): boolean {
-  if (target.publicId || target.contacts.has(sender)) return true;
+  if (target.publicId || target.contacts?.has(sender)) return true;
   // Iterate the smaller set: a peer is in few rooms, but check cheaply anyway.
   const [few, many] = sender.rooms.size <= target.rooms.size ? [sender, target] : [target, sender];
   for (const room of few.rooms) if (many.rooms.has(room)) return true;
@@ -28,6 +28,7 @@ export function forward(
   if (!mayReach(sender, target)) {
     return { code: 'not_allowed', reason: `'${message.to}' shares no room with you and did not contact you` };
   }
+  sender.contacts ??= new WeakSet();
   sender.contacts.add(target);
   // `to` and `rid` belong to the sender; the target sees who it came from instead.
   const { to: _to, rid: _rid, ...fields } = message;

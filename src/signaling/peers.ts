@@ -8,9 +8,10 @@ export class Peer {
   readonly rooms = new Set<Room>();
   /**
    * Peers this one has sent a forwarded message to: they may answer it without sharing a room. A WeakSet, so
-   * a departed peer is forgotten with it and a later peer reusing its id inherits nothing.
+   * a departed peer is forgotten with it and a later peer reusing its id inherits nothing. Made on first use:
+   * most peers sit idle, and every idle peer's bytes count.
    */
-  readonly contacts = new WeakSet<Peer>();
+  contacts: WeakSet<Peer> | undefined;
 
   constructor(
     readonly id: string,
