@@ -1,12 +1,11 @@
 // One WebRTC connection to one remote peer, negotiated through the hub: our offer or answer, trickle ICE both
 // ways (RFC 8838), and hang-up. `ferry connect` dials with it; `ferry listen` accepts one per caller.
-// Candidate timing: the answerer sends its candidates once its answer has gone; the offerer holds its own until
-// the answer has arrived. libdatachannel 0.24 (node-datachannel 0.33) drops a DTLS ClientHello that reaches it
-// before its own DTLS transport has started (fixed upstream in libdatachannel#1554), although RFC 5763 §5 wants
-// an offerer ready for one; OpenSSL then resends it only after 1 s. The answerer is the DTLS client, and when it
-// has the offerer's candidates early its ICE side usually finishes first. Through the hub on loopback, holding
-// them cut the 1 s stalls from 53 to 22 connections in 150 (offering `setup:active` instead removed the stalls
-// but hung 4 in 150, so that was dropped).
+// Known stall: libdatachannel 0.24 (in node-datachannel 0.33) drops a DTLS ClientHello that arrives before its
+// own DTLS transport has started (fixed upstream in libdatachannel#1554), although RFC 5763 §5 wants an offerer
+// ready for one; OpenSSL resends it after 1 s. On loopback about one connection in three pays that second.
+// Holding the offerer's candidates until the answer did not help between two processes, and offering
+// `setup:active` removed the stall but hung some connections (bench/SIGNALING.md), so candidates simply trickle
+// once our description has gone.
 import type { ServerMessageOf } from '../protocol/signaling.ts';
 import type { PeerDataChannel } from './data-channel.ts';
 import {
@@ -63,7 +62,7 @@ export class PeerLink {
     // The offerer takes the DTLS client role (see the top of this file); our own side follows the answer's
     // `passive`, since libdatachannel reads its role from the remote description.
     await this.describe(offer);
-    // Our candidates go when the answer arrives (see the top of this file).
+    this.releaseCandidates();
     return channel;
   }
 
@@ -110,7 +109,6 @@ export class PeerLink {
     try {
       if (message.type === 'answer') {
         await this.pc.setRemoteDescription({ type: 'answer', sdp: message.sdp });
-        this.releaseCandidates();
       } else if (message.type === 'candidate') await this.pc.addIceCandidate(message.candidate);
       else if (message.type === 'end-of-candidates') await this.pc.addIceCandidate(null);
     } catch (err) {
