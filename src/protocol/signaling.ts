@@ -210,14 +210,18 @@ export function parseClientMessage(text: string): Parsed<ClientMessage> {
   } catch {
     return { ok: false, code: 'bad_message', reason: 'not JSON' };
   }
-  const rid = requestIdOf(value);
   // Checked before the schema so the client hears the real problem, not "unrecognized key".
   if (isRecord(value) && 'from' in value) {
-    return { ok: false, code: 'from_not_allowed', reason: 'the hub sets `from`; a client may not', rid };
+    return {
+      ok: false,
+      code: 'from_not_allowed',
+      reason: 'the hub sets `from`; a client may not',
+      rid: requestIdOf(value),
+    };
   }
   const result = ClientMessage.safeParse(value);
   if (result.success) return { ok: true, message: result.data };
-  return { ok: false, code: 'bad_message', reason: describe(result.error), rid };
+  return { ok: false, code: 'bad_message', reason: describe(result.error), rid: requestIdOf(value) };
 }
 
 /** Parse one text frame from the hub (clients use this). */
@@ -236,8 +240,9 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+// Only on the error path: a failed safeParse builds an error object, too dear for every message.
 function requestIdOf(value: unknown): RequestId | undefined {
-  if (!isRecord(value)) return undefined;
+  if (!isRecord(value) || value.rid === undefined) return undefined;
   const parsed = RequestId.safeParse(value.rid);
   return parsed.success ? parsed.data : undefined;
 }

@@ -55,7 +55,8 @@ export class SeedCompat {
     return this.ids.register.size + this.ids.offer.size;
   }
 
-  accept(connection: Connection, role: CompatRole): void {
+  /** Serve the seed protocol on a connection; returns what to do when it closes. */
+  accept(connection: Connection, role: CompatRole): () => void {
     const peer = new CompatPeer(connection, role);
     connection.socket.on('message', (data: Buffer) => {
       const admitted = connection.admit(data);
@@ -66,9 +67,9 @@ export class SeedCompat {
       }
       this.onFrame(peer, admitted.text);
     });
-    connection.socket.on('close', () => {
+    return () => {
       if (peer.id !== undefined && this.ids[role].get(peer.id) === peer) this.ids[role].delete(peer.id);
-    });
+    };
   }
 
   private onFrame(peer: CompatPeer, text: string): void {

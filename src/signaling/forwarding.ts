@@ -17,11 +17,15 @@ export function mayReach(sender: Peer, target: Peer): boolean {
 
 export type ForwardFailure = { code: Extract<ErrorCode, 'unknown_target' | 'not_allowed'>; reason: string };
 
-/** Hand `message` to its target with the sender's id stamped on it. */
+/**
+ * Hand `message` (parsed from `text`) to its target with the sender's id stamped on it as `from`. The request id
+ * is the sender's own business and is removed; `to` stays.
+ */
 export function forward(
   peers: PeerRegistry,
   sender: Peer,
   message: ForwardedClientMessage,
+  text: string,
 ): ForwardFailure | undefined {
   const target = peers.get(message.to);
   if (!target) return { code: 'unknown_target', reason: `no peer '${message.to}' is connected` };
@@ -30,8 +34,17 @@ export function forward(
   }
   sender.contacts ??= new WeakSet();
   sender.contacts.add(target);
-  // `to` and `rid` belong to the sender; the target sees who it came from instead.
-  const { to: _to, rid: _rid, ...fields } = message;
-  target.send({ ...fields, from: sender.id });
+  target.connection.send(stamped(message, text, sender.id));
   return undefined;
+}
+
+// The hot path: most forwarded messages (candidates) carry no request id, and re-serialising one costs more
+// than everything else the hub does with it (a 2 KB candidate: ~5 µs vs ~3 µs). `text` parsed as a JSON object
+// without `from`, so it ends in `}` and has a member before it: appending one is exact.
+function stamped(message: ForwardedClientMessage, text: string, from: string): string {
+  if (message.rid === undefined) {
+    const body = text.trimEnd();
+    return `${body.slice(0, -1)},"from":${JSON.stringify(from)}}`;
+  }
+  return JSON.stringify({ ...message, rid: undefined, from });
 }

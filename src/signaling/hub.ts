@@ -98,9 +98,12 @@ export class SignalingHub {
         return;
       }
       this.connections.add(connection);
-      ws.once('close', () => this.connections.delete(connection));
-      if (endpoint === 'signaling') this.acceptPeer(connection);
-      else this.compat.accept(connection, endpoint);
+      // One close listener per connection, doing the endpoint's bookkeeping too: idle peers should cost little.
+      const forget = endpoint === 'signaling' ? this.acceptPeer(connection) : this.compat.accept(connection, endpoint);
+      ws.once('close', () => {
+        this.connections.delete(connection);
+        forget();
+      });
     });
   }
 
@@ -112,7 +115,8 @@ export class SignalingHub {
     this.wss.close();
   }
 
-  private acceptPeer(connection: Connection): void {
+  /** Serve the protocol on a connection; returns what to do when it closes. */
+  private acceptPeer(connection: Connection): () => void {
     let peer: Peer | undefined;
     connection.socket.on('message', (data: Buffer) => {
       const admitted = connection.admit(data);
@@ -126,15 +130,15 @@ export class SignalingHub {
       const parsed = parseClientMessage(admitted.text);
       if (!parsed.ok) return sendError(connection, parsed.code, parsed.reason, parsed.rid);
       const message = parsed.message;
-      if (peer) return this.onMessage(peer, message);
+      if (peer) return this.onMessage(peer, message, admitted.text);
       if (message.type !== 'hello') {
         return sendError(connection, 'hello_required', 'send hello first', message.rid);
       }
       peer = this.hello(connection, message);
     });
-    connection.socket.once('close', () => {
+    return () => {
       if (peer) this.depart(peer);
-    });
+    };
   }
 
   private hello(connection: Connection, message: Extract<ClientMessage, { type: 'hello' }>): Peer | undefined {
@@ -170,7 +174,7 @@ export class SignalingHub {
     return peer;
   }
 
-  private onMessage(peer: Peer, message: ClientMessage): void {
+  private onMessage(peer: Peer, message: ClientMessage, text: string): void {
     const { connection } = peer;
     switch (message.type) {
       case 'hello':
@@ -203,7 +207,7 @@ export class SignalingHub {
         return;
       }
       default: {
-        const failure = forward(this.peers, peer, message);
+        const failure = forward(this.peers, peer, message, text);
         if (failure) return sendError(connection, failure.code, failure.reason, message.rid);
         if (message.rid !== undefined) peer.send({ type: 'ack', rid: message.rid } satisfies ServerMessage);
       }

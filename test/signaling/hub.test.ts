@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { curl } from '../helpers/curl.ts';
-import { startFerry, type TestServer } from '../helpers/ferry.ts';
+import { spawnFerry, startFerry, type TestServer } from '../helpers/ferry.ts';
 import { TestSocket } from '../helpers/ws.ts';
 
 const T = { timeout: 10_000 };
@@ -220,10 +220,10 @@ describe('forwarding', () => {
 
   const candidate = { candidate: 'candidate:1 1 udp 2114977791 127.0.0.1 50000 typ host', sdpMid: '0' };
 
-  test('within a shared room: from is stamped, to and rid are not passed on, rid gets an ack', T, async () => {
+  test('within a shared room: from is stamped, rid is not passed on but gets an ack', T, async () => {
     const room = await bystanders(ferry.url, 'fwd');
     room.a.send({ type: 'offer', to: room.b.id, sdp: 'v=0\r\n', rid: 'o1' });
-    assert.deepEqual(await room.b.next(), { type: 'offer', sdp: 'v=0\r\n', from: room.a.id });
+    assert.deepEqual(await room.b.next(), { type: 'offer', to: room.b.id, sdp: 'v=0\r\n', from: room.a.id });
     assert.deepEqual(await room.a.next(), { type: 'ack', rid: 'o1' });
     for (const message of [
       { type: 'answer', sdp: 'v=0\r\n' },
@@ -233,8 +233,35 @@ describe('forwarding', () => {
       { type: 'message', data: { pake: [1, 2, 3] } },
     ]) {
       room.b.send({ ...message, to: room.a.id });
-      assert.deepEqual(await room.a.next(), { ...message, from: room.b.id });
+      assert.deepEqual(await room.a.next(), { ...message, to: room.a.id, from: room.b.id });
     }
+    await room.close();
+  });
+
+  test('a message is forwarded exactly, whatever its whitespace; from is added to it', T, async () => {
+    const room = await bystanders(ferry.url, 'spacing');
+    const raw = `\n{ "type" : "message", "to" : "${room.b.id}", "data" : { "from" : "not me", "list" : [ 1, 2 ] } }  \n`;
+    room.a.send(raw);
+    const got = await room.b.nextText();
+    assert.deepEqual(JSON.parse(got), {
+      type: 'message',
+      to: room.b.id,
+      data: { from: 'not me', list: [1, 2] },
+      from: room.a.id,
+    });
+    await room.close();
+  });
+
+  test('a message is forwarded exactly, whatever its whitespace; from is added to it', T, async () => {
+    const room = await bystanders(ferry.url, 'spacing');
+    const raw = `\n{ "type" : "message", "to" : "${room.b.id}", "data" : { "from" : "not me", "list" : [ 1, 2 ] } }  \n`;
+    room.a.send(raw);
+    assert.deepEqual(JSON.parse(await room.b.nextText()), {
+      type: 'message',
+      to: room.b.id,
+      data: { from: 'not me', list: [1, 2] },
+      from: room.a.id,
+    });
     await room.close();
   });
 
@@ -265,9 +292,14 @@ describe('forwarding', () => {
     const caller = await TestSocket.peer(ferry.url);
     const stranger = await TestSocket.peer(ferry.url);
     caller.send({ type: 'offer', to: 'public-listener', sdp: 'v=0' });
-    assert.deepEqual(await listener.next(), { type: 'offer', sdp: 'v=0', from: caller.id });
+    assert.deepEqual(await listener.next(), { type: 'offer', to: 'public-listener', sdp: 'v=0', from: caller.id });
     listener.send({ type: 'answer', to: caller.id, sdp: 'v=0 answer' });
-    assert.deepEqual(await caller.next(), { type: 'answer', sdp: 'v=0 answer', from: 'public-listener' });
+    assert.deepEqual(await caller.next(), {
+      type: 'answer',
+      to: caller.id,
+      sdp: 'v=0 answer',
+      from: 'public-listener',
+    });
     // The listener may answer its caller, not a stranger it was never contacted by.
     listener.send({ type: 'candidate', to: stranger.id, candidate, rid: 's' });
     assert.equal((await listener.next()).code, 'not_allowed');
@@ -414,5 +446,50 @@ describe('routing of upgrades', () => {
       assert.equal(sender.code, 0);
       assert.equal((await receiver).stdout.toString(), 'piped through\n');
     }
+  });
+});
+
+describe('ferry serve flags', () => {
+  test(
+    '--ice-server (repeatable, with percent-encoded TURN credentials) and FERRY_ICE_SERVERS reach welcome',
+    T,
+    async () => {
+      const served = await spawnFerry(
+        [
+          '--ice-server',
+          'stun:127.0.0.1:3478',
+          '--ice-server',
+          'turn:1700000000%3Aann:pw@127.0.0.1:3479',
+          '--message-rate',
+          '7',
+        ],
+        { FERRY_HEARTBEAT_INTERVAL: '0.5' },
+      );
+      const socket = await TestSocket.open(`${served.url.replace('http', 'ws')}/_/ws`);
+      socket.send({ type: 'hello', versions: [1] });
+      const welcome = await socket.next();
+      assert.deepEqual(welcome.iceServers, [
+        { urls: 'stun:127.0.0.1:3478' },
+        { urls: 'turn:127.0.0.1:3479', username: '1700000000:ann', credential: 'pw' },
+      ]);
+      assert.equal((welcome.limits as { messagesPerSecond: number }).messagesPerSecond, 7);
+      assert.equal((welcome.limits as { heartbeatIntervalMs: number }).heartbeatIntervalMs, 500);
+      await socket.close();
+      assert.equal(await served.stop(), 0);
+
+      const fromEnv = await spawnFerry([], { FERRY_ICE_SERVERS: 'stun:127.0.0.1:3478, stun:127.0.0.1:3480' });
+      const other = await TestSocket.open(`${fromEnv.url.replace('http', 'ws')}/_/ws`);
+      other.send({ type: 'hello', versions: [1] });
+      assert.deepEqual((await other.next()).iceServers, [
+        { urls: 'stun:127.0.0.1:3478' },
+        { urls: 'stun:127.0.0.1:3480' },
+      ]);
+      await other.close();
+      assert.equal(await fromEnv.stop(), 0);
+    },
+  );
+
+  test('a malformed --ice-server is a usage error', T, async () => {
+    await assert.rejects(spawnFerry(['--ice-server', 'http://nope']), /exited with 2/);
   });
 });
