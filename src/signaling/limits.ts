@@ -2,6 +2,7 @@
 // them, and the per-connection rate limiter that turns "too many messages" into an error, then a disconnect.
 import type { IceServer } from '../protocol/signaling.ts';
 
+/** The hub's share of `ferry serve`'s options; names, defaults and parsers live in src/server/config.ts. */
 export interface HubOptions {
   /** Seconds between heartbeats; a connection silent for a whole interval is dropped. */
   heartbeatInterval: number;
@@ -16,16 +17,6 @@ export interface HubOptions {
   /** Handed to every peer in `welcome`. */
   iceServers: IceServer[];
 }
-
-export const HUB_DEFAULTS: HubOptions = {
-  heartbeatInterval: 30,
-  maxMessageSize: 65_536,
-  messageRate: 100,
-  maxRoomsPerPeer: 32,
-  maxPeersPerRoom: 100,
-  maxPeers: 20_000,
-  iceServers: [],
-};
 
 /**
  * A frame this many times the message limit is not even read to the end: the connection is closed (1009).
