@@ -11,7 +11,7 @@ test('the README documents every ferry serve option with its variable and defaul
     const row = readme.split('\n').find((line) => line.startsWith(`| \`${option.flags}\``));
     assert.ok(row, `README has no row for ${option.flags}`);
     assert.ok(row.includes(`\`${option.env}\``), `README row of ${option.flags} lacks ${option.env}`);
-    if (option.default !== undefined) {
+    if (option.default !== undefined && !Array.isArray(option.default)) {
       assert.ok(row.includes(`\`${String(option.default)}\``), `README row of ${option.flags} lacks its default`);
     }
   }

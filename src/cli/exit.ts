@@ -4,11 +4,27 @@ export enum ExitCode {
   Ok = 0,
   Failure = 1,
   Usage = 2,
+  /** `listen`/`connect`: the signaling server cannot be reached (or went away). */
+  ServerUnreachable = 3,
+  /** `connect`: no peer is listening under that name. */
+  NameUnknown = 4,
+  /** `listen`: another peer holds that name. */
+  NameTaken = 5,
+  /** `connect`: signaling worked but no data channel opened (ICE/DTLS failed or timed out). */
+  ConnectionFailed = 6,
   Unavailable = 69,
   Interrupted = 130,
 }
 
+let beforeExit: (() => void) | undefined;
+
+/** Work that must run before any exit this module makes (releasing native WebRTC threads, say). */
+export function onExit(hook: () => void): void {
+  beforeExit = hook;
+}
+
 export function fail(exitCode: ExitCode, code: string, message: string): never {
   process.stderr.write(`ferry: error [${code}]: ${message}\n`);
+  beforeExit?.();
   process.exit(exitCode);
 }

@@ -2,7 +2,9 @@
 // The `ferry` command: one subcommand per file.
 import { Command } from 'commander';
 import { VERSION } from '../version.ts';
+import { registerConnect } from './connect.ts';
 import { ExitCode, fail } from './exit.ts';
+import { registerListen } from './listen.ts';
 import { registerServe } from './serve.ts';
 
 const program = new Command('ferry')
@@ -16,4 +18,6 @@ const program = new Command('ferry')
     fail(ExitCode.Usage, code, `${err.message.replace(/^error: /, '')} (see 'ferry --help')`);
   });
 registerServe(program);
+registerListen(program);
+registerConnect(program);
 await program.parseAsync();

@@ -8,13 +8,19 @@ import { ExitCode, fail } from './exit.ts';
 
 export function registerServe(program: Command): void {
   const command = program.command('serve').description('run the Ferry server: relay, signaling and web app');
+  // Commander names a value after its flag (`--ice-server` → iceServer); the table's key may differ.
+  const attributes = new Map<keyof ServeConfig, string>();
   for (const spec of SERVE_OPTIONS) {
     const option = new Option(spec.flags, spec.description).env(spec.env);
     if (spec.default !== undefined) option.default(spec.default);
     if (spec.parse) option.argParser(spec.parse);
     command.addOption(option);
+    attributes.set(spec.key, option.attributeName());
   }
-  command.action(async (options: ServeConfig) => {
+  command.action(async (parsed: Record<string, unknown>) => {
+    const options = Object.fromEntries(
+      SERVE_OPTIONS.map((spec) => [spec.key, parsed[attributes.get(spec.key) as string]]),
+    ) as unknown as ServeConfig;
     const config = { ...options, enableHttps: parseBooleanEnv(options.enableHttps) };
     const problem = validateConfig(config);
     if (problem) fail(ExitCode.Usage, 'bad_flag', problem);

@@ -2,6 +2,8 @@
 // The CLI builds its options from this table and the README lists it, so a limit cannot exist
 // without a name, a default and documentation.
 import { InvalidArgumentError } from 'commander';
+import { parseIceServerSpec } from '../protocol/ice-url.ts';
+import type { IceServer } from '../protocol/signaling.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -26,6 +28,18 @@ export interface ServeConfig {
   maxWait: number;
   /** UDP port of the STUN Binding responder (RFC 8489), bound to `host`; 0 turns it off. */
   stunPort: number;
+  /** Seconds between signaling heartbeats; a peer silent for a whole interval is dropped. */
+  heartbeatInterval: number;
+  /** Largest signaling message, in bytes. */
+  maxMessageSize: number;
+  /** Signaling messages per second per connection. */
+  messageRate: number;
+  maxRoomsPerPeer: number;
+  maxPeersPerRoom: number;
+  /** Signaling connections at once. */
+  maxPeers: number;
+  /** STUN/TURN servers handed to peers. */
+  iceServers: IceServer[];
 }
 
 export interface OptionSpec<K extends keyof ServeConfig = keyof ServeConfig> {
@@ -34,7 +48,8 @@ export interface OptionSpec<K extends keyof ServeConfig = keyof ServeConfig> {
   env: string;
   description: string;
   default: ServeConfig[K];
-  parse?: (raw: string) => ServeConfig[K];
+  /** `previous` is the value so far: the default, or what earlier occurrences of a repeatable flag gave. */
+  parse?: (raw: string, previous: ServeConfig[K]) => ServeConfig[K];
 }
 
 function integer(min: number, max: number) {
@@ -46,6 +61,31 @@ function integer(min: number, max: number) {
   };
 }
 const port = integer(0, 65535);
+
+function decimal(min: number, max: number) {
+  return (raw: string): number => {
+    if (!/^\d+(\.\d+)?$/.test(raw.trim())) throw new InvalidArgumentError(`expected a number, got '${raw}'.`);
+    const value = Number(raw);
+    if (value < min || value > max) throw new InvalidArgumentError(`expected ${min}..${max}, got ${value}.`);
+    return value;
+  };
+}
+
+/** Repeatable: each flag adds servers; the environment variable may list several, separated by commas. */
+function iceServers(raw: string, previous: IceServer[]): IceServer[] {
+  const added = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((s) => {
+      try {
+        return parseIceServerSpec(s);
+      } catch (err) {
+        throw new InvalidArgumentError((err as Error).message);
+      }
+    });
+  return [...previous, ...added];
+}
 
 function logLevel(raw: string): LogLevel {
   const level = raw.trim().toLowerCase() as LogLevel;
@@ -173,6 +213,62 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     description: 'UDP port of the built-in STUN server, on --host (0: off)',
     default: 3478,
     parse: port,
+  }),
+  spec({
+    key: 'heartbeatInterval',
+    flags: '--heartbeat-interval <seconds>',
+    env: 'FERRY_HEARTBEAT_INTERVAL',
+    description: 'seconds between signaling heartbeats; a peer silent for a whole interval is dropped',
+    default: 30,
+    parse: decimal(0.05, 3600),
+  }),
+  spec({
+    key: 'maxMessageSize',
+    flags: '--max-message-size <bytes>',
+    env: 'FERRY_MAX_MESSAGE_SIZE',
+    description: 'largest signaling message (4x this closes the connection)',
+    default: 65_536,
+    parse: integer(256, 16_777_216),
+  }),
+  spec({
+    key: 'messageRate',
+    flags: '--message-rate <per-second>',
+    env: 'FERRY_MESSAGE_RATE',
+    description: 'signaling messages per second per connection (a peer that keeps flooding is disconnected)',
+    default: 100,
+    parse: integer(1, 1_000_000),
+  }),
+  spec({
+    key: 'maxRoomsPerPeer',
+    flags: '--max-rooms-per-peer <count>',
+    env: 'FERRY_MAX_ROOMS_PER_PEER',
+    description: 'rooms one signaling peer may be in at once',
+    default: 32,
+    parse: integer(1, 100_000),
+  }),
+  spec({
+    key: 'maxPeersPerRoom',
+    flags: '--max-peers-per-room <count>',
+    env: 'FERRY_MAX_PEERS_PER_ROOM',
+    description: 'members one room may hold, whatever capacity its creator asked for',
+    default: 100,
+    parse: integer(1, 1_000_000),
+  }),
+  spec({
+    key: 'maxPeers',
+    flags: '--max-peers <count>',
+    env: 'FERRY_MAX_PEERS',
+    description: 'signaling connections at once (all endpoints)',
+    default: 20_000,
+    parse: integer(1, 10_000_000),
+  }),
+  spec({
+    key: 'iceServers',
+    flags: '--ice-server <uri>',
+    env: 'FERRY_ICE_SERVERS',
+    description: 'STUN/TURN server for peers, repeatable: stun:HOST[:PORT], turn:USER:PASS@HOST[:PORT][?transport=tcp]',
+    default: [],
+    parse: iceServers,
   }),
 ];
 

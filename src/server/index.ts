@@ -6,6 +6,7 @@ import { Relay } from '../relay/handler.ts';
 import { type Req, type Res, sendText } from '../relay/http.ts';
 import { msg } from '../relay/messages.ts';
 import { FERRY_PREFIX, parseTarget } from '../relay/path.ts';
+import { SIGNALING_ENDPOINTS, SignalingHub } from '../signaling/hub.ts';
 import { StunResponder } from '../stun/responder.ts';
 import { VERSION } from '../version.ts';
 import type { ServeConfig } from './config.ts';
@@ -42,6 +43,7 @@ function logRequest(log: Logger, req: Req, res: Res): void {
 
 export async function startServer(config: ServeConfig, log: Logger): Promise<RunningServer> {
   const relay = new Relay(config, log);
+  const signaling = new SignalingHub(config, log);
   const startedAt = Date.now();
 
   const onRequest = (req: Req, res: Res) => {
@@ -60,6 +62,7 @@ export async function startServer(config: ServeConfig, log: Logger): Promise<Run
           version: VERSION,
           uptime: (Date.now() - startedAt) / 1000,
           relay: relay.registry.stats(),
+          signaling: signaling.stats(),
         });
         return sendText(req, res, 200, body, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
       }
@@ -68,7 +71,18 @@ export async function startServer(config: ServeConfig, log: Logger): Promise<Run
     relay.handle(req, res, url, target);
   };
 
-  const onUpgrade = (req: IncomingMessage, socket: net.Socket) => {
+  // Only WebSocket upgrades reach the hub: a plain GET or PUT on /register or /offer is an ordinary pipe.
+  const onUpgrade = (req: IncomingMessage, socket: net.Socket, head: Buffer) => {
+    let endpoint: ReturnType<typeof SIGNALING_ENDPOINTS.get>;
+    try {
+      endpoint = SIGNALING_ENDPOINTS.get(new URL(req.url ?? '/', 'a:///').pathname);
+    } catch {
+      endpoint = undefined;
+    }
+    if (endpoint && req.headers.upgrade?.toLowerCase() === 'websocket') {
+      signaling.upgrade(endpoint, req, socket, head);
+      return;
+    }
     socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
     log.info({ url: req.url }, 'upgrade refused');
   };
@@ -93,6 +107,8 @@ export async function startServer(config: ServeConfig, log: Logger): Promise<Run
       closing ??= (async () => {
         listeners.stopAccepting();
         await stun?.close();
+        // Signaling sessions are long-lived by nature: they end now, with a close frame, not at the deadline.
+        signaling.close();
         relay.registry.closeWaiting();
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([

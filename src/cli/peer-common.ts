@@ -1,0 +1,114 @@
+// What `ferry listen` and `ferry connect` share: their flags, reaching the hub with errors mapped to exit
+// codes, lines in from stdin and out to stdout, and state reports on stderr under --verbose.
+import { createInterface, type Interface } from 'node:readline';
+import { type Command, Option } from 'commander';
+import type { PeerDataChannel } from '../peer/data-channel.ts';
+import { cleanup, enableNativeLog } from '../peer/peer-connection.ts';
+import { SignalingClient, SignalingError, signalingUrl } from '../peer/signaling-client.ts';
+import { ExitCode, fail, onExit } from './exit.ts';
+
+export interface PeerOptions {
+  server: string;
+  bindAddress: string | undefined;
+  verbose: boolean;
+}
+
+export const DEFAULT_SERVER = 'http://localhost:8080';
+
+export function addPeerOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option('--server <url>', "the Ferry server's base URL (http:// or https://)")
+        .env('FERRY_SERVER')
+        .default(DEFAULT_SERVER),
+    )
+    .addOption(new Option('--bind-address <address>', 'local address for WebRTC (ICE host candidates)'))
+    .addOption(new Option('--verbose', 'report connection states on stderr').default(false));
+}
+
+const NATIVE_LOG_LEVELS = ['Verbose', 'Debug', 'Info', 'Warning', 'Error', 'Fatal'] as const;
+
+/** FERRY_WEBRTC_LOG=Debug (or another libdatachannel level) sends the native log to stderr, for diagnosis. */
+export function nativeLogFromEnv(): void {
+  const level = NATIVE_LOG_LEVELS.find((l) => l.toLowerCase() === process.env.FERRY_WEBRTC_LOG?.toLowerCase());
+  if (level) enableNativeLog(level, (line) => process.stderr.write(`ferry: ${line}\n`));
+}
+
+export function reporter(verbose: boolean): (message: string) => void {
+  return verbose ? (message) => process.stderr.write(`ferry: ${message}\n`) : () => {};
+}
+
+/** Reach the hub and register, or exit with the code that says why not. */
+export async function reachHub(options: PeerOptions, id?: string): Promise<SignalingClient> {
+  // Native WebRTC threads keep a process alive; every exit path releases them.
+  onExit(cleanup);
+  nativeLogFromEnv();
+  try {
+    signalingUrl(options.server);
+  } catch (err) {
+    fail(ExitCode.Usage, 'bad_flag', `--server: ${(err as Error).message}`);
+  }
+  try {
+    return await SignalingClient.connect(options.server, { id });
+  } catch (err) {
+    if (err instanceof SignalingError && err.code === 'id_taken') {
+      fail(ExitCode.NameTaken, 'name_taken', `the name '${id}' is already in use on ${options.server}; pick another`);
+    }
+    const reason = err instanceof Error ? err.message : String(err);
+    fail(
+      ExitCode.ServerUnreachable,
+      'server_unreachable',
+      `${reason}. Check --server or FERRY_SERVER (now ${options.server}).`,
+    );
+  }
+}
+
+/** Each stdin line, with backpressure: reading pauses while `busy()` says the channels are full. */
+export function readLines(onLine: (line: string) => void, onEnd: () => void): Interface {
+  const lines = createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
+  lines.on('line', onLine);
+  lines.once('close', onEnd);
+  return lines;
+}
+
+/** High-water mark for a channel's send buffer: stdin is paused above it and resumed when it drains. */
+export const CHANNEL_HIGH_WATER = 1 << 20;
+
+/** Send one line; pause `lines` until the channel drains if it is full. */
+export function sendLine(channel: PeerDataChannel, line: string, lines: Interface): void {
+  channel.send(line);
+  if (channel.bufferedAmount > CHANNEL_HIGH_WATER) {
+    lines.pause();
+    channel.bufferedAmountLowThreshold = CHANNEL_HIGH_WATER / 2;
+    channel.addEventListener('bufferedamountlow', () => lines.resume(), { once: true });
+  }
+}
+
+/** A received message as one stdout line. */
+export function printMessage(data: string | ArrayBuffer): void {
+  const text = typeof data === 'string' ? data : Buffer.from(data).toString('utf8');
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+/** Resolve once every queued byte of the channel has left (bounded by `timeoutMs`). */
+export function drained(channel: PeerDataChannel, timeoutMs = 5000): Promise<void> {
+  if (channel.readyState !== 'open' || channel.bufferedAmount === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    channel.bufferedAmountLowThreshold = 0;
+    channel.addEventListener(
+      'bufferedamountlow',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
+
+/** Release WebRTC and leave with `code`. */
+export function exit(code: ExitCode): never {
+  cleanup();
+  process.exit(code);
+}
