@@ -468,3 +468,8 @@ export function randomFile(size: number): RandomFile {
   }
   return { path, size, sha256: hash.digest('hex'), remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
+
+/** A hung transfer fails its suite after this long instead of stalling the run (the after hooks still close). */
+export const SUITE_TIMEOUT = 60_000;
+/** For suites that move hundreds of MiB. */
+export const BIG_SUITE_TIMEOUT = 180_000;

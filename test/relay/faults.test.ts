@@ -14,6 +14,7 @@ import {
   rawExchange,
   request,
   Sender,
+  SUITE_TIMEOUT,
   startCurl,
   uniquePath,
   until,
@@ -46,7 +47,7 @@ async function assertReusable(path: string, query = ''): Promise<void> {
   sender.abort();
 }
 
-describe('the sender vanishes mid-stream', () => {
+describe('the sender vanishes mid-stream', { timeout: SUITE_TIMEOUT }, () => {
   test('with a Content-Length: the receiver is cut (curl 18), the path is free at once', async () => {
     const path = uniquePath();
     const receiver = startCurl([`${ferry.url}${path}`]);
@@ -95,7 +96,7 @@ describe('the sender vanishes mid-stream', () => {
   });
 });
 
-describe('receivers vanish mid-stream (B1, B2)', () => {
+describe('receivers vanish mid-stream (B1, B2)', { timeout: SUITE_TIMEOUT }, () => {
   test('the only receiver leaves: the sender is told and disconnected, the path is free', async () => {
     const path = uniquePath();
     const sender = new Sender(`${ferry.url}${path}`);
@@ -152,7 +153,7 @@ describe('receivers vanish mid-stream (B1, B2)', () => {
   }
 });
 
-describe('bad requests beside a running transfer', () => {
+describe('bad requests beside a running transfer', { timeout: SUITE_TIMEOUT }, () => {
   test('each gets its clear answer; the transfer carries on untouched', async () => {
     const data = randomBytes(8 * 1024 * 1024);
     const path = uniquePath();
@@ -228,15 +229,15 @@ describe('bad requests beside a running transfer', () => {
     const path = uniquePath();
     const receiver = new Receiver(`${ferry.url}${path}`);
     await waitForStats(ferry.url, (s) => s.waitingReceivers === 1, 'the receiver');
-    // Time passing is the point here: three header deadlines with nothing happening.
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    // Time passing is the point here: two header deadlines with nothing happening.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
     await waitForStats(ferry.url, (s) => s.waitingReceivers === 1, 'the receiver, still waiting');
     assert.equal(receiver.status, undefined, 'and still told nothing');
     const sender = new Sender(`${ferry.url}${path}`);
     await sender.waitForLog(START_1);
     await sender.write('before the pause;');
     await receiver.waitForBytes(1);
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await new Promise((resolve) => setTimeout(resolve, 2000));
     sender.end('after the pause');
     const result = await receiver.result;
     assert.equal(result.complete, true);

@@ -13,6 +13,7 @@ import {
   relayStats,
   request,
   Sender,
+  SUITE_TIMEOUT,
   uniquePath,
   until,
   waitForStats,
@@ -35,7 +36,7 @@ async function assert400(res: Promise<{ status: number; body: Buffer }>, text: s
   assert.equal(body.toString(), text);
 }
 
-describe('meeting in either order', () => {
+describe('meeting in either order', { timeout: SUITE_TIMEOUT }, () => {
   test('sender first: 200 and "Waiting" at once, bytes stream live, the exact log', async () => {
     const path = uniquePath();
     const sender = new Sender(`${ferry.url}${path}`, { headers: { 'Content-Type': 'text/plain' } });
@@ -109,7 +110,7 @@ describe('meeting in either order', () => {
   });
 });
 
-describe("the sender's checks, in order", () => {
+describe("the sender's checks, in order", { timeout: SUITE_TIMEOUT }, () => {
   test('reserved path comes before Content-Range and a bad n', async () => {
     await assert400(
       request(`${ferry.url}/version?n=abc`, { method: 'PUT', body: 'x', headers: { 'Content-Range': 'bytes 0-0/1' } }),
@@ -182,7 +183,7 @@ describe("the sender's checks, in order", () => {
   });
 });
 
-describe("the receiver's checks, in order", () => {
+describe("the receiver's checks, in order", { timeout: SUITE_TIMEOUT }, () => {
   test('Service-Worker: script is refused, before a bad n', async () => {
     const res = await request(`${ferry.url}${uniquePath()}?n=abc`, { headers: { 'Service-Worker': 'script' } });
     assert.equal(res.status, 400);
@@ -224,7 +225,7 @@ describe("the receiver's checks, in order", () => {
   });
 });
 
-describe('leaving before the transfer starts', () => {
+describe('leaving before the transfer starts', { timeout: SUITE_TIMEOUT }, () => {
   test('a waiting sender that leaves frees the path; what it uploaded is dropped', async () => {
     const path = uniquePath();
     const first = new Sender(`${ferry.url}${path}`);
@@ -272,7 +273,7 @@ describe('leaving before the transfer starts', () => {
   });
 });
 
-describe('B9: a late close of an old sender never evicts a new one', () => {
+describe('B9: a late close of an old sender never evicts a new one', { timeout: SUITE_TIMEOUT }, () => {
   test('an old sender whose stream closes after its transfer is over does not evict the next sender', async () => {
     // Over HTTP/2 a multipart sender's stream outlives its transfer: the first part is delivered and the path is
     // free again while the client is still uploading the rest of the form. Its stream closes only later.

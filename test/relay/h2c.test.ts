@@ -6,7 +6,7 @@ import http2 from 'node:http2';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { curl, sha256 } from '../helpers/curl.ts';
 import { startFerry, type TestServer } from '../helpers/ferry.ts';
-import { Receiver, Sender, startCurl, uniquePath, until, waitForStats } from '../helpers/relay.ts';
+import { Receiver, Sender, SUITE_TIMEOUT, startCurl, uniquePath, until, waitForStats } from '../helpers/relay.ts';
 
 let ferry: TestServer;
 let session: http2.ClientHttp2Session;
@@ -85,7 +85,7 @@ async function writeAll(stream: http2.ClientHttp2Stream, data: Buffer): Promise<
   }
 }
 
-describe('h2c', () => {
+describe('h2c', { timeout: SUITE_TIMEOUT }, () => {
   test('32 MiB from an HTTP/2 sender (no length) to an HTTP/2 and an HTTP/1.1 receiver', async () => {
     const data = randomBytes(32 * 1024 * 1024);
     const path = uniquePath();

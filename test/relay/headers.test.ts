@@ -14,6 +14,7 @@ import {
   rawHeader,
   Sender,
   type SenderOptions,
+  SUITE_TIMEOUT,
   uniquePath,
   waitForStats,
 } from '../helpers/relay.ts';
@@ -39,7 +40,7 @@ async function relay(body: string, options: SenderOptions = {}): Promise<Receive
   return result;
 }
 
-describe('headers forwarded to receivers', () => {
+describe('headers forwarded to receivers', { timeout: SUITE_TIMEOUT }, () => {
   test('Content-Length, Content-Type, Content-Disposition, CORS, robots and nosniff, in order', async () => {
     const body = 'a report';
     const result = await relay(body, {
@@ -130,7 +131,7 @@ describe('headers forwarded to receivers', () => {
   });
 });
 
-describe('B8: active content types are neutralised', () => {
+describe('B8: active content types are neutralised', { timeout: SUITE_TIMEOUT }, () => {
   const cases: Array<[sent: string, received: string]> = [
     ['text/html', 'text/plain'],
     ['text/html; charset=utf-8', 'text/plain; charset=utf-8'],

@@ -12,6 +12,7 @@ import {
   rawExchange,
   rawHeader,
   Sender,
+  SUITE_TIMEOUT,
   uniquePath,
   waitForStats,
 } from '../helpers/relay.ts';
@@ -29,7 +30,7 @@ async function exchange10(request: string) {
   return parseResponse(await rawExchange(ferry.port, request));
 }
 
-describe('HTTP/1.0 clients', () => {
+describe('HTTP/1.0 clients', { timeout: SUITE_TIMEOUT }, () => {
   test('a page: HTTP/1.0 200 with a Content-Length', async () => {
     const res = await exchange10('GET /version HTTP/1.0\r\n\r\n');
     assert.equal(res.statusLine, 'HTTP/1.0 200 OK');

@@ -3,7 +3,15 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { startFerry, type TestServer } from '../helpers/ferry.ts';
-import { type RandomFile, Receiver, randomFile, startCurl, uniquePath, waitForStats } from '../helpers/relay.ts';
+import {
+  BIG_SUITE_TIMEOUT,
+  type RandomFile,
+  Receiver,
+  randomFile,
+  startCurl,
+  uniquePath,
+  waitForStats,
+} from '../helpers/relay.ts';
 
 const SIZE = 256 * 1024 * 1024;
 // curl reports the framing headers it got on stderr, keeping stdout for the body.
@@ -22,7 +30,7 @@ after(async () => {
 });
 afterEach(() => waitForStats(ferry.url, (s) => s.waiting === 0 && s.active === 0, 'the relay to be idle'));
 
-describe('integrity, 256 MiB of random data', () => {
+describe('integrity, 256 MiB of random data', { timeout: BIG_SUITE_TIMEOUT }, () => {
   test('n=1, sender first, with a Content-Length (curl -T file)', async () => {
     const path = uniquePath();
     const sender = startCurl(['-T', file.path, `${ferry.url}${path}`]);

@@ -5,7 +5,15 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import type { ServeConfig } from '../../src/server/config.ts';
 import { curl } from '../helpers/curl.ts';
 import { startFerry, type TestServer } from '../helpers/ferry.ts';
-import { type HttpResult, Receiver, request, Sender, uniquePath, waitForStats } from '../helpers/relay.ts';
+import {
+  type HttpResult,
+  Receiver,
+  request,
+  Sender,
+  SUITE_TIMEOUT,
+  uniquePath,
+  waitForStats,
+} from '../helpers/relay.ts';
 
 const WAITING_1 = '[INFO] Waiting for 1 receiver(s)...\n';
 const START_1 = '[INFO] Start sending to 1 receiver(s)!\n';
@@ -42,7 +50,7 @@ async function transfer(url: string, path: string, body = 'payload'): Promise<vo
   assert.equal((await receiver.result).body.toString(), body);
 }
 
-describe('max waiting pipes', () => {
+describe('max waiting pipes', { timeout: SUITE_TIMEOUT }, () => {
   const ferry = serverWith({ maxWaitingPipes: 2 });
 
   test('a third waiting pipe is refused with 503; joining a waiting pipe still works', async () => {
@@ -70,7 +78,7 @@ describe('max waiting pipes', () => {
   });
 });
 
-describe('max receivers (largest n)', () => {
+describe('max receivers (largest n)', { timeout: SUITE_TIMEOUT }, () => {
   const ferry = serverWith({ maxReceivers: 3 });
 
   test('n above the limit: 400 for senders and receivers; n at the limit works', async () => {
@@ -87,7 +95,7 @@ describe('max receivers (largest n)', () => {
   });
 });
 
-describe('max path length', () => {
+describe('max path length', { timeout: SUITE_TIMEOUT }, () => {
   const ferry = serverWith({ maxPathLength: 16 });
 
   test('a path over the limit is 414 for both sides; one at the limit works', async () => {
@@ -106,7 +114,7 @@ describe('max path length', () => {
   });
 });
 
-describe('max pipes per client', () => {
+describe('max pipes per client', { timeout: SUITE_TIMEOUT }, () => {
   const ferry = serverWith({ maxPipesPerClient: 2 });
 
   test('a client over its limit gets 429; another client is unaffected; a freed slot can be reused', async () => {
@@ -137,7 +145,7 @@ describe('max pipes per client', () => {
   });
 });
 
-describe('max wait', () => {
+describe('max wait', { timeout: SUITE_TIMEOUT }, () => {
   const ferry = serverWith({ maxWait: 1 });
   const text = '[ERROR] Nobody came to the other end within 1 s; the pipe was closed.\n';
 

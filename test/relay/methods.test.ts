@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { curl } from '../helpers/curl.ts';
 import { startFerry, type TestServer } from '../helpers/ferry.ts';
-import { parseResponse, rawExchange, rawHeader, request, Sender, uniquePath } from '../helpers/relay.ts';
+import { parseResponse, rawExchange, rawHeader, request, Sender, SUITE_TIMEOUT, uniquePath } from '../helpers/relay.ts';
 
 let ferry: TestServer;
 before(async () => {
@@ -12,7 +12,7 @@ before(async () => {
 });
 after(() => ferry.close());
 
-describe('methods', () => {
+describe('methods', { timeout: SUITE_TIMEOUT }, () => {
   for (const method of ['POST', 'PUT'] as const) {
     test(`${method} is a sender`, async () => {
       const path = uniquePath();
@@ -76,7 +76,7 @@ describe('methods', () => {
   });
 });
 
-describe('OPTIONS preflight', () => {
+describe('OPTIONS preflight', { timeout: SUITE_TIMEOUT }, () => {
   const expected = {
     'access-control-allow-origin': '*',
     'access-control-allow-methods': 'GET, HEAD, POST, PUT, OPTIONS',

@@ -12,6 +12,7 @@ import {
   randomFile,
   request,
   Sender,
+  SUITE_TIMEOUT,
   startCurl,
   uniquePath,
   waitForStats,
@@ -56,7 +57,7 @@ async function sendForm(contentType: string, body: string) {
   return { received: await receiver.result, sent, path };
 }
 
-describe('multipart/form-data senders', () => {
+describe('multipart/form-data senders', { timeout: SUITE_TIMEOUT }, () => {
   test('a file field: its bytes, its disposition, its type made inert; no wrong Content-Length', async () => {
     const file = randomFile(200_000);
     try {
@@ -177,7 +178,7 @@ describe('multipart/form-data senders', () => {
   });
 });
 
-describe('B3: a multipart type without a boundary', () => {
+describe('B3: a multipart type without a boundary', { timeout: SUITE_TIMEOUT }, () => {
   for (const contentType of [
     'multipart/form-data',
     'multipart/form-data; boundary=',
@@ -226,7 +227,7 @@ describe('B3: a multipart type without a boundary', () => {
   });
 });
 
-describe('broken multipart bodies', () => {
+describe('broken multipart bodies', { timeout: SUITE_TIMEOUT }, () => {
   const cases: Array<[name: string, body: string, reason: string]> = [
     ['no delimiter at all', 'just some bytes', 'the form ended before its closing boundary'],
     ['only the closing delimiter', '--XyZ--\r\n', 'the form has no parts'],
@@ -279,7 +280,7 @@ describe('broken multipart bodies', () => {
   });
 });
 
-describe('B5: a multipart sender that leaves mid-part', () => {
+describe('B5: a multipart sender that leaves mid-part', { timeout: SUITE_TIMEOUT }, () => {
   test('every receiver is cut (curl exit 18), never a clean end; the path is free again', async () => {
     const path = uniquePath();
     const url = `${ferry.url}${path}?n=2`;

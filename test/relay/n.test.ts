@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { curl } from '../helpers/curl.ts';
 import { startFerry, type TestServer } from '../helpers/ferry.ts';
-import { Receiver, request, Sender, uniquePath, waitForStats } from '../helpers/relay.ts';
+import { Receiver, request, Sender, SUITE_TIMEOUT, uniquePath, waitForStats } from '../helpers/relay.ts';
 
 let ferry: TestServer;
 before(async () => {
@@ -36,7 +36,7 @@ async function assertRejected(query: string, senderText: string, receiverText: s
   assert.equal(received.headers['access-control-allow-origin'], '*');
 }
 
-describe('the n query parameter', () => {
+describe('the n query parameter', { timeout: SUITE_TIMEOUT }, () => {
   test('absent: one receiver', async () => {
     assert.equal(await senderFirstLine(''), '[INFO] Waiting for 1 receiver(s)...\n');
   });
@@ -91,7 +91,7 @@ describe('the n query parameter', () => {
   });
 });
 
-describe('several receivers', () => {
+describe('several receivers', { timeout: SUITE_TIMEOUT }, () => {
   test('sender first, then three receivers: identical bytes and headers for all', async () => {
     const path = uniquePath();
     const sender = new Sender(`${ferry.url}${path}?n=3`, {

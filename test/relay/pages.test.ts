@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { VERSION } from '../../src/version.ts';
 import { curl } from '../helpers/curl.ts';
 import { startFerry, type TestServer } from '../helpers/ferry.ts';
-import { parseResponse, rawExchange, rawHeader, request, Sender, uniquePath } from '../helpers/relay.ts';
+import { parseResponse, rawExchange, rawHeader, request, Sender, SUITE_TIMEOUT, uniquePath } from '../helpers/relay.ts';
 
 let ferry: TestServer;
 before(async () => {
@@ -28,7 +28,7 @@ function header(response: ReturnType<typeof parseResponse>, name: string): strin
   return values[0];
 }
 
-describe('reserved pages', () => {
+describe('reserved pages', { timeout: SUITE_TIMEOUT }, () => {
   test('/ is the send form: 200 text/html with a Content-Length and no ACAO', async () => {
     const { response } = await raw('GET', '/');
     assert.equal(response.statusLine, 'HTTP/1.1 200 OK');

@@ -6,7 +6,15 @@ import http2 from 'node:http2';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { VERSION } from '../../src/version.ts';
 import { startFerry, type TestServer } from '../helpers/ferry.ts';
-import { parseResponse, RawClient, rawExchange, relayStats, until, waitForStats } from '../helpers/relay.ts';
+import {
+  parseResponse,
+  RawClient,
+  rawExchange,
+  relayStats,
+  SUITE_TIMEOUT,
+  until,
+  waitForStats,
+} from '../helpers/relay.ts';
 
 let ferry: TestServer;
 before(async () => {
@@ -66,7 +74,7 @@ async function assertDistinct(a: string, b: string): Promise<void> {
   }
 }
 
-describe('path identity', () => {
+describe('path identity', { timeout: SUITE_TIMEOUT }, () => {
   test('dot segments are resolved: /a/../x and /x are one pipe', async () => {
     const t = tag();
     await assertJoins(`/a/../dot-${t}`, `/dot-${t}`);

@@ -5,7 +5,16 @@ import { randomBytes } from 'node:crypto';
 import { after, describe, test } from 'node:test';
 import { sha256 } from '../helpers/curl.ts';
 import { startFerry, type TestServer } from '../helpers/ferry.ts';
-import { Receiver, request, Sender, startCurl, uniquePath, waitForStats, within } from '../helpers/relay.ts';
+import {
+  Receiver,
+  request,
+  Sender,
+  SUITE_TIMEOUT,
+  startCurl,
+  uniquePath,
+  waitForStats,
+  within,
+} from '../helpers/relay.ts';
 
 const SHUTTING_DOWN = '[ERROR] The server is shutting down; try again later.\n';
 const START_1 = '[INFO] Start sending to 1 receiver(s)!\n';
@@ -19,7 +28,7 @@ async function server(): Promise<TestServer> {
   return ferry;
 }
 
-describe('shutdown', () => {
+describe('shutdown', { timeout: SUITE_TIMEOUT }, () => {
   test('with grace: running transfers finish, waiting parties get 503 / the shutdown line, no new connections', async () => {
     const ferry = await server();
     const data = randomBytes(2 * 1024 * 1024);
