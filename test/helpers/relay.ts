@@ -225,6 +225,7 @@ export class Receiver {
   readonly req: http.ClientRequest;
   bytes = 0;
   status: number | undefined;
+  private res: http.IncomingMessage | undefined;
   readonly result: Promise<ReceiverResult>;
   private readonly byteWaiters = new Set<() => void>();
 
@@ -234,6 +235,7 @@ export class Receiver {
     this.result = new Promise((resolve, reject) => {
       this.req.once('response', (res) => {
         this.status = res.statusCode;
+        this.res = res;
         const hash = createHash('sha256');
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => {
@@ -288,6 +290,15 @@ export class Receiver {
 
   abort(): void {
     this.req.destroy();
+  }
+
+  /** Stop reading (a slow receiver); bytes wait in the socket buffers and backpressure does the rest. */
+  pause(): void {
+    this.res?.pause();
+  }
+
+  resume(): void {
+    this.res?.resume();
   }
 }
 

@@ -128,6 +128,21 @@ describe('multipart/form-data senders', { timeout: SUITE_TIMEOUT }, () => {
     assert.ok(sent.body.toString().endsWith(ALL_RECEIVED));
   });
 
+  test('the form type is recognised in any letter case', async () => {
+    const { received } = await sendForm(
+      'Multipart/Form-Data; Boundary=XyZ',
+      '--XyZ\r\nContent-Disposition: form-data; name="a"\r\n\r\nfirst\r\n--XyZ--\r\n',
+    );
+    assert.equal(received.body.toString(), 'first');
+  });
+
+  test('a type that only mentions multipart/form-data in a parameter is not a form: forwarded as it is', async () => {
+    const body = '--XyZ\r\nnot parsed\r\n--XyZ--\r\n';
+    const { received } = await sendForm('text/plain; note="multipart/form-data; boundary=XyZ"', body);
+    assert.equal(received.body.toString(), body);
+    assert.equal(received.headers['content-type'], 'text/plain; note="multipart/form-data; boundary=XyZ"');
+  });
+
   test('a part that declares its Content-Length gets it forwarded', async () => {
     const { received } = await sendForm(
       'multipart/form-data; boundary=XyZ',

@@ -162,6 +162,16 @@ describe('path identity', { timeout: SUITE_TIMEOUT }, () => {
     }
   });
 
+  test('a target a URL parser cannot read is a 400 (piping-server throws and never answers)', async () => {
+    for (const target of ['http://[x/p', 'http://h:99999/p', '//[::1/p']) {
+      const response = parseResponse(
+        await rawExchange(ferry.port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`),
+      );
+      assert.equal(response.statusLine, 'HTTP/1.1 400 Bad Request', target);
+      assert.equal(response.body.toString(), '[ERROR] Malformed request target.\n', target);
+    }
+  });
+
   test('raw non-ASCII bytes in an HTTP/1.1 request line are refused by the parser (400)', async () => {
     const response = await rawExchange(
       ferry.port,
