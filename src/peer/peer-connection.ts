@@ -81,6 +81,7 @@ export class PeerConnection extends EventTarget {
     this.native.onLocalDescription((sdp, type) => {
       const description = { type: type as SdpType, sdp };
       this.local = description;
+      this.applyQueuedCandidates();
       for (const waiter of this.descriptionWaiters.splice(0)) waiter.resolve(description);
     });
     this.native.onLocalCandidate((candidate, mid) => {
@@ -165,18 +166,15 @@ export class PeerConnection extends EventTarget {
     this.assertOpen();
     this.native.setRemoteDescription(description.sdp, description.type);
     this.remote = description;
-    // Candidates that raced ahead of the description (trickle ICE, RFC 8838) can be applied now.
-    const queued = this.queuedCandidates;
-    this.queuedCandidates = [];
-    for (const candidate of queued) this.applyCandidate(candidate);
+    this.applyQueuedCandidates();
   }
 
   async addIceCandidate(candidate?: IceCandidate | null): Promise<void> {
     this.assertOpen();
     // An empty candidate is the end-of-candidates indication; libdatachannel needs no word of it.
     if (!candidate?.candidate) return;
-    if (!this.remote) this.queuedCandidates.push(candidate);
-    else this.applyCandidate(candidate);
+    this.queuedCandidates.push(candidate);
+    this.applyQueuedCandidates();
   }
 
   close(): void {
@@ -200,6 +198,13 @@ export class PeerConnection extends EventTarget {
         reject(err);
       }
     });
+  }
+
+  // Candidates that race ahead (trickle ICE, RFC 8838) wait for both descriptions: libdatachannel creates its ICE
+  // transport with the local description, and an answerer that has only the remote offer has none yet.
+  private applyQueuedCandidates(): void {
+    if (!this.remote || !this.local || this.closed) return;
+    for (const candidate of this.queuedCandidates.splice(0)) this.applyCandidate(candidate);
   }
 
   private applyCandidate(candidate: IceCandidate): void {
