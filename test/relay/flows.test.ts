@@ -99,6 +99,23 @@ describe('meeting in either order', { timeout: SUITE_TIMEOUT }, () => {
     );
   });
 
+  test('an empty body, with Content-Length: 0 and chunked, is a complete (empty) transfer', async () => {
+    for (const options of [{ contentLength: 0 }, {}]) {
+      const path = uniquePath();
+      const sender = new Sender(`${ferry.url}${path}`, options);
+      await sender.waitForLog(WAITING_1);
+      const receiver = new Receiver(`${ferry.url}${path}`);
+      await sender.waitForLog(START_1);
+      sender.end();
+      const result = await receiver.result;
+      assert.equal(result.status, 200);
+      assert.equal(result.complete, true);
+      assert.equal(result.bytes, 0);
+      assert.equal(result.headers['content-length'], options.contentLength === 0 ? '0' : undefined);
+      assert.equal((await sender.result).log, `${WAITING_1}[INFO] A receiver was connected.\n${START_1}${TAIL}`);
+    }
+  });
+
   test('curl on both sides, sender first (Expect: 100-continue is answered)', async () => {
     const path = uniquePath();
     const sender = curl(['-T', '-', '-H', 'Expect: 100-continue', `${ferry.url}${path}`], 'via curl');
