@@ -78,17 +78,26 @@ export async function openListeners(
   const dispatchCleartext = (socket: net.Socket) => {
     track(socket);
     const deadline = setTimeout(() => socket.destroy(), headerTimeoutMs);
-    let seen = Buffer.alloc(0);
-    const onData = (chunk: Buffer) => {
-      seen = Buffer.concat([seen, chunk]);
-      const n = Math.min(seen.length, H2_PREFACE.length);
-      const isH2 = seen.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
-      if (isH2 && seen.length < H2_PREFACE.length) return;
+    let seen: Buffer | undefined;
+    const stopSniffing = () => {
       clearTimeout(deadline);
       socket.off('data', onData);
       socket.off('error', onEarlyError);
+      socket.off('close', stopSniffing);
+    };
+    const onData = (chunk: Buffer) => {
+      const bytes = seen ? Buffer.concat([seen, chunk]) : chunk;
+      const n = Math.min(bytes.length, H2_PREFACE.length);
+      const isH2 = bytes.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+      if (isH2 && bytes.length < H2_PREFACE.length) {
+        seen = bytes;
+        return;
+      }
+      // Nothing of the sniffing may outlive the hand-off: long-lived connections (signaling) would each keep it.
+      stopSniffing();
+      seen = undefined;
       socket.pause();
-      socket.unshift(seen);
+      socket.unshift(bytes);
       if (isH2) {
         // The h2 session reads what was unshifted, then takes the socket's handle over; resuming would race it.
         h2.emit('connection', socket);
@@ -98,12 +107,12 @@ export async function openListeners(
       }
     };
     const onEarlyError = () => {
-      clearTimeout(deadline);
+      stopSniffing();
       socket.destroy();
     };
     socket.on('data', onData);
     socket.on('error', onEarlyError);
-    socket.once('close', () => clearTimeout(deadline));
+    socket.once('close', stopSniffing);
   };
 
   const plain = net.createServer({ noDelay: true }, dispatchCleartext);
