@@ -7,8 +7,10 @@ import { PeerId } from '../protocol/signaling.ts';
 import { ExitCode, fail } from './exit.ts';
 import {
   addPeerOptions,
+  describeSelectedPair,
   exit,
   type PeerOptions,
+  peerConfiguration,
   printMessage,
   reachHub,
   readLines,
@@ -37,6 +39,7 @@ async function listen(options: ListenOptions): Promise<void> {
   }
   const report = reporter(options.verbose);
   const signaling = await reachHub(options, options.id);
+  const configuration = peerConfiguration(options, signaling);
   report(`listening as ${signaling.id} on ${options.server}`);
 
   const links = new Map<string, PeerLink>();
@@ -45,7 +48,7 @@ async function listen(options: ListenOptions): Promise<void> {
   signaling.on('offer', (offer) => {
     const caller = offer.from;
     links.get(caller)?.close('replaced by a new offer');
-    const link = new PeerLink(signaling, caller, { bindAddress: options.bindAddress }, (reason) => {
+    const link = new PeerLink(signaling, caller, configuration, (reason) => {
       report(`${caller}: closed (${reason})`);
       if (links.get(caller) === link) links.delete(caller);
     });
@@ -56,6 +59,7 @@ async function listen(options: ListenOptions): Promise<void> {
       channel.onopen = () => {
         channels.add(channel);
         report(`${caller}: data channel open`);
+        report(`${caller}: ${describeSelectedPair(link.pc)}`);
       };
       channel.onmessage = ({ data }) => printMessage(data);
       channel.onclose = () => {
