@@ -57,7 +57,8 @@ export function mintTurnCredentials(
  * brackets; undefined if it is missing or not something a `stun:` URI can carry.
  */
 export function authorityHostname(authority: string | undefined): string | undefined {
-  if (!authority) return undefined;
+  // RFC 9110 §7.2: uri-host [":" port]; anything else (a path, userinfo, spaces) is not an authority.
+  if (!authority || !/^(\[[0-9A-Fa-f:.]+\]|[^\s/?#@[\]:]+)(:\d{1,5})?$/.test(authority)) return undefined;
   let hostname: string;
   try {
     hostname = new URL(`http://${authority}`).hostname;

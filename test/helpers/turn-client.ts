@@ -76,7 +76,7 @@ export class TurnClient {
     const transport = Buffer.from([PROTOCOL_UDP, 0, 0, 0]);
     const first = await this.send(METHOD.ALLOCATE, [tlv(ATTR.REQUESTED_TRANSPORT, transport)], false, timeoutMs);
     const challenge = readError(first);
-    if (!challenge || challenge.code !== 401) throw new Error(`expected a 401 challenge, got ${describe(first)}`);
+    if (challenge?.code !== 401) throw new Error(`expected a 401 challenge, got ${describe(first)}`);
     this.learnChallenge(first);
     let response = await this.send(METHOD.ALLOCATE, [tlv(ATTR.REQUESTED_TRANSPORT, transport)], true, timeoutMs);
     // RFC 8489 §9.2.5: 438 Stale Nonce means "retry with the new nonce".
