@@ -300,7 +300,16 @@ export function toNativeIceServers(servers: IceServer[]): (string | NativeIceSer
 
 /** Whether `servers` include a TURN server that node-datachannel can allocate on (turn: over UDP). */
 export function hasTurnOverUdp(servers: IceServer[]): boolean {
-  return toNativeIceServers(servers).some((s) => typeof s !== 'string' && s.relayType === 'TurnUdp');
+  return servers.some((server) =>
+    [server.urls].flat().some((url) => {
+      try {
+        const { scheme, transport } = parseIceUrl(url);
+        return scheme === 'turn' && transport !== 'tcp';
+      } catch {
+        return false;
+      }
+    }),
+  );
 }
 
 function firstMid(sdp: string | undefined): string | undefined {

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { ChannelMessageEvent, PeerDataChannel } from '../../src/peer/data-channel.ts';
 import { PeerLink } from '../../src/peer/link.ts';
-import { cleanup, type IceCandidateEvent, PeerConnection } from '../../src/peer/peer-connection.ts';
+import { cleanup, hasTurnOverUdp, type IceCandidateEvent, PeerConnection } from '../../src/peer/peer-connection.ts';
 import { SignalingClient } from '../../src/peer/signaling-client.ts';
 import { StunResponder, stunUrl } from '../../src/stun/responder.ts';
 import { type Coturn, startCoturn } from '../helpers/coturn.ts';
@@ -64,6 +64,14 @@ describe('STUN: node-datachannel gathers a server-reflexive candidate from our r
       await stun.close();
     }
   });
+});
+
+test('only turn: over UDP counts as a TURN server node-datachannel can use (libjuice relays over UDP only)', () => {
+  assert.equal(hasTurnOverUdp([{ urls: 'turn:h' }]), true);
+  assert.equal(hasTurnOverUdp([{ urls: ['turns:h', 'turn:h:3479?transport=udp'] }]), true);
+  for (const urls of ['turn:h?transport=tcp', 'turns:h', 'stun:h', 'stuns:h', 'not a uri']) {
+    assert.equal(hasTurnOverUdp([{ urls }]), false, urls);
+  }
 });
 
 describe('TURN: two Node peers relay-only through coturn, with the credentials of the hub', () => {
