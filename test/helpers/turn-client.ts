@@ -100,10 +100,20 @@ export class TurnClient {
     };
   }
 
-  /** RFC 8656 §7.2: a Refresh with LIFETIME 0 deletes the allocation. */
+  /** RFC 8656 §7.2: a Refresh asking for `lifetime` seconds; 0 deletes the allocation. */
+  async refresh(
+    lifetime: number,
+    timeoutMs = 3000,
+  ): Promise<{ ok: true } | { ok: false; code: number; reason: string }> {
+    const value = Buffer.alloc(4);
+    value.writeUInt32BE(lifetime);
+    const response = await this.send(METHOD.REFRESH, [tlv(ATTR.LIFETIME, value)], true, timeoutMs);
+    const error = readError(response);
+    return error ? { ok: false, ...error } : { ok: true };
+  }
+
   async release(timeoutMs = 3000): Promise<void> {
-    const zero = Buffer.alloc(4);
-    await this.send(METHOD.REFRESH, [tlv(ATTR.LIFETIME, zero)], true, timeoutMs);
+    await this.refresh(0, timeoutMs);
   }
 
   close(): void {

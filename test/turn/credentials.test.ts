@@ -60,6 +60,23 @@ describe('TURN credentials against a real coturn', () => {
     assert.deepEqual(result.ok ? 'accepted' : result.code, 401);
   });
 
+  test(
+    'expiry bounds new allocations, not running ones: a live allocation refreshes after its credential expired',
+    T,
+    async () => {
+      // The TURN REST API draft leaves this to the server; coturn checks the expiry when it authenticates an
+      // Allocate. docs/turn.md and `ferry listen`'s credential renewal rely on this behaviour.
+      const credentials = mintTurnCredentials(coturn.secret, 'bob', 1);
+      const { client, result } = await allocate(credentials);
+      assert.ok(result.ok, JSON.stringify(result));
+      await new Promise((resolve) => setTimeout(resolve, credentials.expires * 1000 - Date.now() + 1100));
+      assert.deepEqual(await client.refresh(600), { ok: true });
+      const late = await allocate(credentials);
+      assert.deepEqual(late.result.ok ? 'accepted' : late.result.code, 401);
+      await client.release();
+    },
+  );
+
   test('a credential signed with another secret is refused with 401', T, async () => {
     const { result } = await allocate(mintTurnCredentials(`${coturn.secret}x`, 'alice', 600));
     assert.deepEqual(result.ok ? 'accepted' : result.code, 401);
