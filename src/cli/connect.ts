@@ -3,13 +3,16 @@
 import { type Command, Option } from 'commander';
 import type { PeerDataChannel } from '../peer/data-channel.ts';
 import { PeerLink } from '../peer/link.ts';
+import type { PeerConfiguration } from '../peer/peer-connection.ts';
 import { type SignalingClient, SignalingError } from '../peer/signaling-client.ts';
 import { ExitCode, fail } from './exit.ts';
 import {
   addPeerOptions,
+  describeSelectedPair,
   drained,
   exit,
   type PeerOptions,
+  peerConfiguration,
   printMessage,
   reachHub,
   readLines,
@@ -42,6 +45,7 @@ const ATTEMPTS = 3;
 async function connect(name: string, options: ConnectOptions): Promise<void> {
   const report = reporter(options.verbose);
   const signaling = await reachHub(options);
+  const configuration = peerConfiguration(options, signaling);
   report(`signaling connected as ${signaling.id}`);
   const failed = (reason: string): never =>
     fail(ExitCode.ConnectionFailed, 'connection_failed', `no data channel to '${name}': ${reason}`);
@@ -67,7 +71,7 @@ async function connect(name: string, options: ConnectOptions): Promise<void> {
   );
 
   for (let attempt = 1; ; attempt++) {
-    const outcome = await dialOnce(signaling, name, options, report);
+    const outcome = await dialOnce(signaling, name, configuration, report);
     if ('failure' in outcome) {
       if (attempt >= ATTEMPTS) failed(outcome.failure);
       report(`attempt ${attempt} failed (${outcome.failure}); trying again`);
@@ -79,6 +83,7 @@ async function connect(name: string, options: ConnectOptions): Promise<void> {
     opened = true;
     clearTimeout(deadline);
     report(`data channel open to ${name}`);
+    report(describeSelectedPair(link.pc));
     // Closing the channel resets its SCTP stream after the data queued on it (RFC 8831 §6.7), so the last
     // lines arrive before the close does; the connection goes when the channel has closed.
     finish = () => {
@@ -105,12 +110,12 @@ type DialOutcome = { link: PeerLink; channel: PeerDataChannel } | { failure: str
 function dialOnce(
   signaling: SignalingClient,
   name: string,
-  options: ConnectOptions,
+  configuration: PeerConfiguration,
   report: (message: string) => void,
 ): Promise<DialOutcome> {
   return new Promise((resolve) => {
     let settled = false;
-    const link = new PeerLink(signaling, name, { bindAddress: options.bindAddress }, (reason) => {
+    const link = new PeerLink(signaling, name, configuration, (reason) => {
       report(`connection closed: ${reason}`);
       if (!settled) resolve({ failure: reason });
       else exit(ExitCode.Ok);

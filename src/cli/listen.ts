@@ -2,13 +2,16 @@
 // one data channel each. Messages from any caller come out as stdout lines; each stdin line goes to all of them.
 import type { Command } from 'commander';
 import type { PeerDataChannel } from '../peer/data-channel.ts';
+import { IceServerRefresher } from '../peer/ice-refresh.ts';
 import { PeerLink } from '../peer/link.ts';
 import { PeerId } from '../protocol/signaling.ts';
 import { ExitCode, fail } from './exit.ts';
 import {
   addPeerOptions,
+  describeSelectedPair,
   exit,
   type PeerOptions,
+  peerConfiguration,
   printMessage,
   reachHub,
   readLines,
@@ -37,6 +40,12 @@ async function listen(options: ListenOptions): Promise<void> {
   }
   const report = reporter(options.verbose);
   const signaling = await reachHub(options, options.id);
+  const configuration = peerConfiguration(options, signaling);
+  // The welcome's TURN credentials expire (--turn-ttl); callers arriving later get fresh ones.
+  const ice = new IceServerRefresher(options.server, signaling.iceServers, {
+    onRefresh: () => report('TURN credentials refreshed'),
+    onError: (err) => report(`could not refresh TURN credentials: ${err.message}`),
+  });
   report(`listening as ${signaling.id} on ${options.server}`);
 
   const links = new Map<string, PeerLink>();
@@ -45,7 +54,7 @@ async function listen(options: ListenOptions): Promise<void> {
   signaling.on('offer', (offer) => {
     const caller = offer.from;
     links.get(caller)?.close('replaced by a new offer');
-    const link = new PeerLink(signaling, caller, { bindAddress: options.bindAddress }, (reason) => {
+    const link = new PeerLink(signaling, caller, { ...configuration, iceServers: ice.current }, (reason) => {
       report(`${caller}: closed (${reason})`);
       if (links.get(caller) === link) links.delete(caller);
     });
@@ -56,6 +65,7 @@ async function listen(options: ListenOptions): Promise<void> {
       channel.onopen = () => {
         channels.add(channel);
         report(`${caller}: data channel open`);
+        report(`${caller}: ${describeSelectedPair(link.pc)}`);
       };
       channel.onmessage = ({ data }) => printMessage(data);
       channel.onclose = () => {
@@ -85,6 +95,7 @@ async function listen(options: ListenOptions): Promise<void> {
   });
   const stop = () => {
     stopping = true;
+    ice.stop();
     for (const link of links.values()) link.close('listener stopped');
     void signaling.close().finally(() => exit(ExitCode.Ok));
     setTimeout(() => exit(ExitCode.Ok), 1000).unref();

@@ -3,13 +3,23 @@
 import { createInterface, type Interface } from 'node:readline';
 import { type Command, Option } from 'commander';
 import type { PeerDataChannel } from '../peer/data-channel.ts';
-import { cleanup, enableNativeLog } from '../peer/peer-connection.ts';
+import {
+  cleanup,
+  enableNativeLog,
+  hasTurnOverUdp,
+  type PeerConfiguration,
+  type PeerConnection,
+  type SelectedCandidate,
+} from '../peer/peer-connection.ts';
 import { SignalingClient, SignalingError, signalingUrl } from '../peer/signaling-client.ts';
 import { ExitCode, fail, onExit } from './exit.ts';
+
+export type IceTransportPolicy = 'all' | 'relay';
 
 export interface PeerOptions {
   server: string;
   bindAddress: string | undefined;
+  iceTransportPolicy: IceTransportPolicy;
   verbose: boolean;
 }
 
@@ -23,6 +33,15 @@ export function addPeerOptions(command: Command): Command {
         .default(DEFAULT_SERVER),
     )
     .addOption(new Option('--bind-address <address>', 'local address for WebRTC (ICE host candidates)'))
+    .addOption(
+      new Option(
+        '--ice-transport-policy <policy>',
+        "'relay': only through the server's TURN relay; 'all': direct first",
+      )
+        .choices(['all', 'relay'])
+        .env('FERRY_ICE_TRANSPORT_POLICY')
+        .default('all'),
+    )
     .addOption(new Option('--verbose', 'report connection states on stderr').default(false));
 }
 
@@ -61,6 +80,31 @@ export async function reachHub(options: PeerOptions, id?: string): Promise<Signa
       `${reason}. Check --server or FERRY_SERVER (now ${options.server}).`,
     );
   }
+}
+
+/**
+ * The WebRTC configuration for this command's peer connections (the ICE servers come from the hub's welcome).
+ * A relay-only policy with no TURN server node-datachannel can use would only time out, so it fails here.
+ */
+export function peerConfiguration(options: PeerOptions, signaling: SignalingClient): PeerConfiguration {
+  if (options.iceTransportPolicy === 'relay' && !hasTurnOverUdp(signaling.iceServers)) {
+    fail(
+      ExitCode.ConnectionFailed,
+      'no_relay',
+      `--ice-transport-policy relay needs a TURN server over UDP, and ${options.server} hands out none ` +
+        '(ferry serve --turn-url turn:HOST:PORT --turn-secret SECRET)',
+    );
+  }
+  return { bindAddress: options.bindAddress, iceTransportPolicy: options.iceTransportPolicy };
+}
+
+/** "local relay udp 127.0.0.2:61001, remote relay udp 127.0.0.2:61003": which path the data takes. */
+export function describeSelectedPair(pc: PeerConnection): string {
+  const pair = pc.getSelectedCandidatePair();
+  if (!pair) return 'selected candidate pair: none yet';
+  const end = (c: SelectedCandidate) =>
+    `${c.type} ${c.protocol} ${c.address.includes(':') ? `[${c.address}]` : c.address}:${c.port}`;
+  return `selected candidate pair: local ${end(pair.local)}, remote ${end(pair.remote)}`;
 }
 
 /** Each stdin line, with backpressure: reading pauses while `busy()` says the channels are full. */

@@ -33,6 +33,20 @@ export interface PeerConfiguration {
   portRange?: [number, number];
 }
 
+/** One end of the candidate pair ICE selected, as the browser's RTCIceCandidate describes it. */
+export interface SelectedCandidate {
+  /** RFC 8445 §5.1.1: host, srflx (server reflexive), prflx (peer reflexive) or relay (a TURN allocation). */
+  type: string;
+  protocol: 'udp' | 'tcp';
+  address: string;
+  port: number;
+}
+
+export interface SelectedCandidatePair {
+  local: SelectedCandidate;
+  remote: SelectedCandidate;
+}
+
 export class IceCandidateEvent extends Event {
   /** null marks the end of candidates, as in the browser. */
   constructor(readonly candidate: IceCandidate | null) {
@@ -129,6 +143,23 @@ export class PeerConnection extends EventTarget {
 
   get remoteDescription(): SessionDescription | null {
     return this.remote;
+  }
+
+  /**
+   * The candidate pair ICE is using (the browser has it as `sctp.transport.iceTransport.getSelectedCandidatePair()`);
+   * null before ICE has chosen one, or once closed. With a relay-only policy both ends should read `relay`.
+   */
+  getSelectedCandidatePair(): SelectedCandidatePair | null {
+    if (this.closed) return null;
+    const pair = this.native.getSelectedCandidatePair();
+    if (!pair) return null;
+    const describe = (c: typeof pair.local): SelectedCandidate => ({
+      type: c.type,
+      protocol: c.transportType.toLowerCase() === 'tcp' ? 'tcp' : 'udp',
+      address: c.address,
+      port: c.port,
+    });
+    return { local: describe(pair.local), remote: describe(pair.remote) };
   }
 
   createDataChannel(label: string, init: DataChannelInit = {}): PeerDataChannel {
@@ -243,7 +274,12 @@ export function enableNativeLog(level: LogLevel, write: (line: string) => void):
   initLogger(level, (lineLevel, message) => write(`libdatachannel ${lineLevel}: ${message}`));
 }
 
-/** Browser-shaped ICE servers to libdatachannel's: STUN as URIs, TURN as objects so credentials stay whole. */
+/**
+ * Browser-shaped ICE servers to libdatachannel's: STUN as URIs, TURN as objects so credentials stay whole (a
+ * TURN REST username "expiry:user" would be cut at its colon in a `turn:USER:PASS@host` URI). libjuice, the ICE
+ * agent node-datachannel is built with, allocates over UDP only (RFC 8656 §3.1): TCP and TLS entries are passed
+ * on but ignored with a warning in libdatachannel's log; {@link hasTurnOverUdp} tells whether any is usable.
+ */
 export function toNativeIceServers(servers: IceServer[]): (string | NativeIceServer)[] {
   const result: (string | NativeIceServer)[] = [];
   for (const server of servers) {
@@ -260,6 +296,20 @@ export function toNativeIceServers(servers: IceServer[]): (string | NativeIceSer
     }
   }
   return result;
+}
+
+/** Whether `servers` include a TURN server that node-datachannel can allocate on (turn: over UDP). */
+export function hasTurnOverUdp(servers: IceServer[]): boolean {
+  return servers.some((server) =>
+    [server.urls].flat().some((url) => {
+      try {
+        const { scheme, transport } = parseIceUrl(url);
+        return scheme === 'turn' && transport !== 'tcp';
+      } catch {
+        return false;
+      }
+    }),
+  );
 }
 
 function firstMid(sdp: string | undefined): string | undefined {

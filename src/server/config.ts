@@ -2,7 +2,7 @@
 // The CLI builds its options from this table and the README lists it, so a limit cannot exist
 // without a name, a default and documentation.
 import { InvalidArgumentError } from 'commander';
-import { parseIceServerSpec } from '../protocol/ice-url.ts';
+import { parseIceServerSpec, parseIceUrl } from '../protocol/ice-url.ts';
 import type { IceServer } from '../protocol/signaling.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -40,6 +40,14 @@ export interface ServeConfig {
   maxPeers: number;
   /** STUN/TURN servers handed to peers. */
   iceServers: IceServer[];
+  /** Where clients are told our STUN responder is; undefined: a specific --host, else the Host they used. */
+  publicHost: string | undefined;
+  /** TURN servers (turn:/turns: URIs) that share `turnSecret`; peers get them with minted credentials. */
+  turnUrls: string[];
+  /** The TURN REST API shared secret (coturn's static-auth-secret). */
+  turnSecret: string | undefined;
+  /** Seconds a minted TURN credential is valid. */
+  turnTtl: number;
 }
 
 export interface OptionSpec<K extends keyof ServeConfig = keyof ServeConfig> {
@@ -85,6 +93,40 @@ function iceServers(raw: string, previous: IceServer[]): IceServer[] {
       }
     });
   return [...previous, ...added];
+}
+
+/** Repeatable like --ice-server; credentials are minted from --turn-secret, so none may be written in the URI. */
+function turnUrls(raw: string, previous: string[]): string[] {
+  const added = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const url of added) {
+    if (url.includes('@')) {
+      throw new InvalidArgumentError(`'${url}': no USER:PASS@ here; credentials are minted from --turn-secret.`);
+    }
+    let scheme: string;
+    try {
+      scheme = parseIceUrl(url).scheme;
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+    if (scheme !== 'turn' && scheme !== 'turns')
+      throw new InvalidArgumentError(`'${url}' is not a turn: or turns: URI.`);
+  }
+  return [...previous, ...added];
+}
+
+/** A name or address for a stun: URI; an IPv6 literal may come with or without brackets. */
+function publicHost(raw: string): string {
+  const trimmed = raw.trim();
+  const host = /^\[.*\]$/.test(trimmed) ? trimmed.slice(1, -1) : trimmed;
+  try {
+    parseIceUrl(`stun:${host.includes(':') ? `[${host}]` : host}`);
+  } catch {
+    throw new InvalidArgumentError(`'${raw}' is not a host name or IP address.`);
+  }
+  return host;
 }
 
 function logLevel(raw: string): LogLevel {
@@ -270,6 +312,39 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     default: [],
     parse: iceServers,
   }),
+  spec({
+    key: 'publicHost',
+    flags: '--public-host <host>',
+    env: 'FERRY_PUBLIC_HOST',
+    description:
+      'name or address peers are told to reach our STUN server at (default: a specific --host, else the Host header)',
+    default: undefined,
+    parse: publicHost,
+  }),
+  spec({
+    key: 'turnUrls',
+    flags: '--turn-url <uri>',
+    env: 'FERRY_TURN_URLS',
+    description:
+      'TURN server sharing --turn-secret, repeatable: turn:HOST[:PORT][?transport=udp|tcp], turns:HOST[:PORT]',
+    default: [],
+    parse: turnUrls,
+  }),
+  spec({
+    key: 'turnSecret',
+    flags: '--turn-secret <secret>',
+    env: 'FERRY_TURN_SECRET',
+    description: "the TURN server's shared secret (coturn static-auth-secret); peers get credentials minted from it",
+    default: undefined,
+  }),
+  spec({
+    key: 'turnTtl',
+    flags: '--turn-ttl <seconds>',
+    env: 'FERRY_TURN_TTL',
+    description: 'seconds a minted TURN credential stays valid',
+    default: 3600,
+    parse: integer(60, 2_592_000),
+  }),
 ];
 
 export function defaultConfig(): ServeConfig {
@@ -283,5 +358,9 @@ export function validateConfig(config: ServeConfig): string | undefined {
     if (config.keyPath === undefined) return '--key-path is required with --enable-https';
     if (config.crtPath === undefined) return '--crt-path is required with --enable-https';
   }
+  const hasSecret = config.turnSecret !== undefined && config.turnSecret !== '';
+  if (config.turnUrls.length > 0 && !hasSecret)
+    return "--turn-url needs --turn-secret (the TURN server's shared secret)";
+  if (hasSecret && config.turnUrls.length === 0) return '--turn-secret needs at least one --turn-url';
   return undefined;
 }

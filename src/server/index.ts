@@ -10,6 +10,7 @@ import { SIGNALING_ENDPOINTS, SignalingHub } from '../signaling/hub.ts';
 import { StunResponder } from '../stun/responder.ts';
 import { VERSION } from '../version.ts';
 import type { ServeConfig } from './config.ts';
+import { anonymousUser, IceConfiguration } from './ice.ts';
 import { openListeners } from './listeners.ts';
 import type { Logger } from './log.ts';
 
@@ -41,9 +42,27 @@ function logRequest(log: Logger, req: Req, res: Res): void {
   });
 }
 
+/**
+ * `GET /_/ice`: an RTCConfiguration for clients that do not use the WebSocket (and the web app's diagnostics),
+ * with TURN credentials minted for a random user. Not cacheable: the credentials are fresh each time. Readable
+ * cross-origin like every answer here (`Access-Control-Allow-Origin: *`), which browsers never grant to a request
+ * sent with credentials. There is no access control yet; when there is, it must cover this endpoint and the hub's
+ * `welcome` alike, since both hand out TURN credentials.
+ */
+function sendIceConfiguration(req: Req, res: Res, ice: IceConfiguration): void {
+  const authority = req.headers.host ?? req.headers[':authority'];
+  // A client with neither Host nor :authority (HTTP/1.0) reached us at the socket's own address.
+  const local = req.socket.localAddress?.replace(/^::ffff:(?=\d+\.)/, '');
+  const host = typeof authority === 'string' ? authority : local && (local.includes(':') ? `[${local}]` : local);
+  const body = JSON.stringify({ iceServers: ice.forPeer(anonymousUser(), host) });
+  sendText(req, res, 200, body, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+}
+
 export async function startServer(config: ServeConfig, log: Logger): Promise<RunningServer> {
   const relay = new Relay(config, log);
-  const signaling = new SignalingHub(config, log);
+  // --stun-port 0 turns STUN off rather than picking a port, so the configured port is the bound one.
+  const ice = new IceConfiguration({ ...config, stunPort: config.stunPort === 0 ? undefined : config.stunPort });
+  const signaling = new SignalingHub(config, log, (peerId, host) => ice.forPeer(peerId, host));
   const startedAt = Date.now();
 
   const onRequest = (req: Req, res: Res) => {
@@ -66,6 +85,7 @@ export async function startServer(config: ServeConfig, log: Logger): Promise<Run
         });
         return sendText(req, res, 200, body, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
       }
+      if (target.path === '/_/ice') return sendIceConfiguration(req, res, ice);
       return sendText(req, res, 404, msg.notFound(target.path));
     }
     relay.handle(req, res, url, target);

@@ -7,6 +7,7 @@ import { WebSocketServer } from 'ws';
 import {
   type ClientMessage,
   type ErrorCode,
+  type IceServer,
   type Limits,
   PROTOCOL_VERSIONS,
   parseClientMessage,
@@ -32,6 +33,12 @@ export const SIGNALING_ENDPOINTS: ReadonlyMap<string, SignalingEndpoint> = new M
   ['/offer', 'offer'],
 ]);
 
+/**
+ * The ICE servers to hand a peer in `welcome`, asked once per peer so that TURN credentials can be minted for it.
+ * `requestHost` is the Host header of its WebSocket upgrade (where the client believes we are).
+ */
+export type IceServersFor = (peerId: string, requestHost: string | undefined) => IceServer[];
+
 export interface HubStats {
   connections: number;
   peers: number;
@@ -52,6 +59,7 @@ export class SignalingHub {
   constructor(
     private readonly options: HubOptions,
     private readonly log: Logger,
+    private readonly iceServersFor: IceServersFor = () => [],
   ) {
     this.wss = new WebSocketServer({
       noServer: true,
@@ -99,7 +107,10 @@ export class SignalingHub {
       }
       this.connections.add(connection);
       // One close listener per connection, doing the endpoint's bookkeeping too: idle peers should cost little.
-      const forget = endpoint === 'signaling' ? this.acceptPeer(connection) : this.compat.accept(connection, endpoint);
+      const forget =
+        endpoint === 'signaling'
+          ? this.acceptPeer(connection, req.headers.host)
+          : this.compat.accept(connection, endpoint);
       ws.once('close', () => {
         this.connections.delete(connection);
         forget();
@@ -116,7 +127,7 @@ export class SignalingHub {
   }
 
   /** Serve the protocol on a connection; returns what to do when it closes. */
-  private acceptPeer(connection: Connection): () => void {
+  private acceptPeer(connection: Connection, requestHost: string | undefined): () => void {
     let peer: Peer | undefined;
     connection.socket.on('message', (data: Buffer) => {
       const admitted = connection.admit(data);
@@ -134,14 +145,18 @@ export class SignalingHub {
       if (message.type !== 'hello') {
         return sendError(connection, 'hello_required', 'send hello first', message.rid);
       }
-      peer = this.hello(connection, message);
+      peer = this.hello(connection, message, requestHost);
     });
     return () => {
       if (peer) this.depart(peer);
     };
   }
 
-  private hello(connection: Connection, message: Extract<ClientMessage, { type: 'hello' }>): Peer | undefined {
+  private hello(
+    connection: Connection,
+    message: Extract<ClientMessage, { type: 'hello' }>,
+    requestHost: string | undefined,
+  ): Peer | undefined {
     const version = Math.max(...message.versions.filter((v) => (PROTOCOL_VERSIONS as readonly number[]).includes(v)));
     if (!Number.isFinite(version)) {
       connection.send(
@@ -168,7 +183,7 @@ export class SignalingHub {
       rid: message.rid,
       version,
       id: peer.id,
-      iceServers: this.options.iceServers,
+      iceServers: this.iceServersFor(peer.id, requestHost),
       limits: this.limits,
     } satisfies ServerMessage);
     return peer;

@@ -1,7 +1,5 @@
 // The hub's limits as one named, documented set (mirrored by `ferry serve` flags), the bounds derived from
 // them, and the per-connection rate limiter that turns "too many messages" into an error, then a disconnect.
-import type { IceServer } from '../protocol/signaling.ts';
-
 /** The hub's share of `ferry serve`'s options; names, defaults and parsers live in src/server/config.ts. */
 export interface HubOptions {
   /** Seconds between heartbeats; a connection silent for a whole interval is dropped. */
@@ -14,8 +12,6 @@ export interface HubOptions {
   maxPeersPerRoom: number;
   /** Connections the hub holds at once, on every endpoint together. */
   maxPeers: number;
-  /** Handed to every peer in `welcome`. */
-  iceServers: IceServer[];
 }
 
 /**

@@ -558,7 +558,5 @@ describe('options and helpers', () => {
   });
 });
 
-test.todo(
-  'node-datachannel and Chromium gather a server-reflexive candidate from it (with reportedPortShift): ' +
-    'not part of this module’s tests; they come with the peer adapter and the browser e2e tests',
-);
+// node-datachannel and Chromium gathering a server-reflexive candidate from this responder (with reportedPortShift)
+// are tested in test/peer/nat-traversal.test.ts and test/e2e/chromium.test.ts.
