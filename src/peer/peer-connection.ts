@@ -111,11 +111,7 @@ export class PeerConnection extends EventTarget {
     });
     // Callbacks arrive later than libdatachannel's state moved: keep the state each one reports, so a listener
     // sees 'failed' and then 'closed', not 'closed' twice.
-    this.native.onStateChange((state) => {
-      if (this.closed) return;
-      this.state = state as ConnectionState;
-      this.fire(new Event('connectionstatechange'));
-    });
+    this.native.onStateChange((state) => this.setState(state as ConnectionState));
     this.native.onSignalingStateChange(() => {
       if (!this.closed) this.fire(new Event('signalingstatechange'));
     });
@@ -123,6 +119,12 @@ export class PeerConnection extends EventTarget {
       const channel = this.track(new PeerDataChannel(native, true));
       this.fire(new DataChannelEvent(channel));
     });
+  }
+
+  private setState(state: ConnectionState): void {
+    if (this.closed || state === this.state) return;
+    this.state = state;
+    this.fire(new Event('connectionstatechange'));
   }
 
   get connectionState(): ConnectionState {
@@ -246,6 +248,11 @@ export class PeerConnection extends EventTarget {
   private track(channel: PeerDataChannel): PeerDataChannel {
     this.channels.add(channel);
     channel.addEventListener('close', () => this.channels.delete(channel));
+    // An open channel means ICE and DTLS are up (RFC 8831 §6); libdatachannel's own 'connected' callback can come
+    // later, and a browser never shows an open channel on a connection that is not yet 'connected'.
+    channel.addEventListener('open', () => {
+      if (this.state === 'new' || this.state === 'connecting') this.setState('connected');
+    });
     return channel;
   }
 
@@ -288,7 +295,8 @@ export function toNativeIceServers(servers: IceServer[]): (string | NativeIceSer
       if (scheme === 'stun') {
         result.push(`stun:${host.includes(':') ? `[${host}]` : host}:${port}`);
       } else if (scheme === 'stuns') {
-        throw new Error(`'${url}': libdatachannel has no STUN over TLS; use stun: or turns:`);
+        // libdatachannel has no STUN over TLS; like a browser meeting a server it cannot use, skip it.
+        continue;
       } else {
         const relayType = scheme === 'turns' ? 'TurnTls' : transport === 'tcp' ? 'TurnTcp' : 'TurnUdp';
         result.push({ hostname: host, port, username: server.username, password: server.credential, relayType });

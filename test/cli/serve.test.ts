@@ -75,8 +75,11 @@ test('SIGTERM lets a running transfer finish, refuses waiting receivers, then ex
     const waiting = curl(['-i', `${server.url}/nobody-sends`]);
     const sender = curl(['-T', '-', `${server.url}/running`], payload);
     await waitFor(
-      async () => (await curl([`${server.url}/_/health`])).stdout.toString().includes('"active":1'),
-      'the transfer to start',
+      async () => {
+        const health = (await curl([`${server.url}/_/health`])).stdout.toString();
+        return health.includes('"active":1') && health.includes('"waitingReceivers":1');
+      },
+      'the transfer to start and the other receiver to wait',
     );
     const exited = server.stop('SIGTERM');
     const waited = await waiting;
