@@ -292,12 +292,10 @@ export function toNativeIceServers(servers: IceServer[]): (string | NativeIceSer
   for (const server of servers) {
     for (const url of Array.isArray(server.urls) ? server.urls : [server.urls]) {
       const { scheme, host, port, transport } = parseIceUrl(url);
+      // libdatachannel has no STUN over TLS: a stuns: server is skipped, as a browser skips a server it cannot use.
       if (scheme === 'stun') {
         result.push(`stun:${host.includes(':') ? `[${host}]` : host}:${port}`);
-      } else if (scheme === 'stuns') {
-        // libdatachannel has no STUN over TLS; like a browser meeting a server it cannot use, skip it.
-        continue;
-      } else {
+      } else if (scheme !== 'stuns') {
         const relayType = scheme === 'turns' ? 'TurnTls' : transport === 'tcp' ? 'TurnTcp' : 'TurnUdp';
         result.push({ hostname: host, port, username: server.username, password: server.credential, relayType });
       }

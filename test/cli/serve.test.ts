@@ -74,13 +74,10 @@ test('SIGTERM lets a running transfer finish, refuses waiting receivers, then ex
     const receiver = curl(['--limit-rate', '8M', `${server.url}/running`]);
     const waiting = curl(['-i', `${server.url}/nobody-sends`]);
     const sender = curl(['-T', '-', `${server.url}/running`], payload);
-    await waitFor(
-      async () => {
-        const health = (await curl([`${server.url}/_/health`])).stdout.toString();
-        return health.includes('"active":1') && health.includes('"waitingReceivers":1');
-      },
-      'the transfer to start and the other receiver to wait',
-    );
+    await waitFor(async () => {
+      const health = (await curl([`${server.url}/_/health`])).stdout.toString();
+      return health.includes('"active":1') && health.includes('"waitingReceivers":1');
+    }, 'the transfer to start and the other receiver to wait');
     const exited = server.stop('SIGTERM');
     const waited = await waiting;
     assert.match(waited.stdout.toString(), /^HTTP\/1\.1 503[\s\S]*shutting down/);
