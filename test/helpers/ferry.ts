@@ -63,7 +63,8 @@ export async function spawnFerry(args: string[] = [], env: NodeJS.ProcessEnv = {
       if (match?.[1]) resolve(match[1]);
     };
     child.stdout?.on('data', check);
-    child.once('exit', (code) => reject(new Error(`ferry serve exited with ${code}: ${err}`)));
+    // 'close', not 'exit': only then has everything the process wrote to stderr been read.
+    child.once('close', (code) => reject(new Error(`ferry serve exited with ${code}: ${err}`)));
   });
   return {
     url,
