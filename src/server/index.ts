@@ -1,5 +1,6 @@
-// Composition: listeners in, one capability out per request. `/_/` belongs to Ferry's own endpoints; every
-// other path is the relay's. Capabilities never reach back into this module.
+// Composition: listeners in, one capability out per request. GET and HEAD of `/` and `/_/app/…` are the web app's,
+// the rest of `/_/` belongs to Ferry's own endpoints; every other path is the relay's. Capabilities never reach back
+// into this module.
 import type { IncomingMessage } from 'node:http';
 import type net from 'node:net';
 import { Relay } from '../relay/handler.ts';
@@ -12,6 +13,7 @@ import { VERSION } from '../version.ts';
 import type { ServeConfig } from './config.ts';
 import { openListeners } from './listeners.ts';
 import type { Logger } from './log.ts';
+import { DEFAULT_WEB_ROOT, WebApp } from './web.ts';
 
 export interface RunningServer {
   http: net.AddressInfo;
@@ -41,8 +43,18 @@ function logRequest(log: Logger, req: Req, res: Res): void {
   });
 }
 
-export async function startServer(config: ServeConfig, log: Logger): Promise<RunningServer> {
+export interface ServerOptions {
+  /** The built web app (web/build.ts output); dist/web by default. Tests build their own. */
+  webRoot?: string;
+}
+
+export async function startServer(
+  config: ServeConfig,
+  log: Logger,
+  options: ServerOptions = {},
+): Promise<RunningServer> {
   const relay = new Relay(config, log);
+  const web = await WebApp.load(options.webRoot ?? DEFAULT_WEB_ROOT, log);
   const signaling = new SignalingHub(config, log);
   const startedAt = Date.now();
 
@@ -55,7 +67,9 @@ export async function startServer(config: ServeConfig, log: Logger): Promise<Run
     }
     if (log.isLevelEnabled('info')) logRequest(log, req, res);
     const target = parseTarget(url);
-    if (target.path.startsWith(FERRY_PREFIX) && (req.method === 'GET' || req.method === 'HEAD')) {
+    const read = req.method === 'GET' || req.method === 'HEAD';
+    if (read && web.handles(target.path)) return web.serve(req, res, target.path);
+    if (read && target.path.startsWith(FERRY_PREFIX)) {
       if (target.path === '/_/health') {
         const body = JSON.stringify({
           status: 'ok',
