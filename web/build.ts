@@ -25,6 +25,22 @@ export async function buildWeb(outDir: string = DEFAULT_OUT_DIR): Promise<WebMan
   await rm(outDir, { recursive: true, force: true });
   await mkdir(outDir, { recursive: true });
 
+  // The hashing worker first: the app is built with its (content-hashed) URL.
+  const worker = await esbuild.build({
+    entryPoints: { 'sha256-worker': join(WEB, 'src/workers/sha256.ts') },
+    outdir: outDir,
+    bundle: true,
+    format: 'iife',
+    platform: 'browser',
+    target: TARGET,
+    minify: true,
+    entryNames: '[name]-[hash]',
+    metafile: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+  const workerName = Object.keys(worker.metafile.outputs).map((path) => relative(outDir, path))[0] as string;
+
   const app = await esbuild.build({
     entryPoints: [join(WEB, 'src/main.ts')],
     outdir: outDir,
@@ -39,7 +55,10 @@ export async function buildWeb(outDir: string = DEFAULT_OUT_DIR): Promise<WebMan
     chunkNames: 'chunk-[hash]',
     assetNames: '[name]-[hash]',
     loader: { '.svg': 'file' },
-    define: { FERRY_VERSION: JSON.stringify(VERSION) },
+    define: {
+      FERRY_VERSION: JSON.stringify(VERSION),
+      FERRY_SHA256_WORKER: JSON.stringify(`/_/app/${workerName}`),
+    },
     metafile: true,
     legalComments: 'none',
     logLevel: 'warning',
@@ -79,6 +98,7 @@ export async function buildWeb(outDir: string = DEFAULT_OUT_DIR): Promise<WebMan
     index: 'index.html',
     files: [
       ...outputs.map((o) => ({ name: o.name, immutable: true })),
+      { name: workerName, immutable: true },
       { name: iconName, immutable: true },
       { name: 'sw.js', immutable: false },
     ],

@@ -91,7 +91,7 @@ const ZEROS = new Uint8Array(BLOCK);
 
 /** The whole archive as a Blob that references the files rather than copying them. */
 export function tarBlob(entries: readonly TarEntry[]): Blob {
-  const parts: BlobPart[] = [];
+  const parts: (Blob | Uint8Array<ArrayBuffer>)[] = [];
   for (const entry of entries) {
     parts.push(entryHeader(entry));
     if (entry.file) {

@@ -8,6 +8,7 @@ import { Meter } from './meter.ts';
 export type Tone = 'info' | 'busy' | 'done' | 'warn' | 'failed';
 
 const REFRESH_MS = 250;
+const STALLED_MS = 1500;
 
 export class TransferView {
   readonly element: HTMLElement;
@@ -69,6 +70,11 @@ export class TransferView {
     if (!keepBar) this.bar.hidden = true;
   }
 
+  hideFigures(): void {
+    this.bar.hidden = true;
+    this.numbers.textContent = '';
+  }
+
   private stop(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
@@ -99,8 +105,10 @@ export class TransferView {
     if (final) {
       parts.push(`${formatDuration(meter.elapsed())}`, `${formatRate(meter.average())} average`);
     } else {
-      parts.push(formatRate(meter.rate()));
-      const eta = meter.eta();
+      // Nothing moving now is 0 B/s, whatever the last seconds averaged, and no time left can be promised.
+      const stalled = meter.stalledFor() >= STALLED_MS;
+      parts.push(formatRate(stalled ? 0 : meter.rate()));
+      const eta = stalled ? undefined : meter.eta();
       if (eta !== undefined) parts.push(`${formatDuration(eta)} left`);
     }
     this.numbers.textContent = parts.join(' · ');

@@ -1,7 +1,7 @@
 // Receiving from a pipe in the page: wait for the transfer to start, then either show a short text (a message sent
 // from another Ferry page or `echo … | curl -T -`) or stream the bytes into a download, counting and hashing them
 // on the way. A transfer that stops short fails the download, so a cut file never looks complete.
-import { Sha256 } from '../../../src/protocol/transfer.ts';
+import { createHasher, type StreamHasher } from './hasher.ts';
 import { namesAFile, suggestedName } from './pipe.ts';
 import type { StreamSaver } from './save.ts';
 
@@ -21,6 +21,7 @@ export interface ReceiveHooks {
   onSaving?(): void;
 }
 
+/** `sha256` is empty unless it was asked for. */
 export type ReceiveOutcome =
   | { kind: 'text'; text: string; bytes: number; sha256: string }
   | { kind: 'file'; name: string; bytes: number; sha256: string };
@@ -74,12 +75,21 @@ function streamError(err: unknown, signal: AbortSignal): ReceiveError {
   );
 }
 
+export interface ReceiveOptions {
+  /** Hash what arrives (in a worker; it still costs CPU: on two busy cores it halved the speed). */
+  sha256: boolean;
+}
+
+/** A hasher that does nothing, when no hash was asked for. */
+const NO_HASH: StreamHasher = { update: () => undefined, digest: async () => '', close: () => {} };
+
 export async function receive(
   url: string,
   path: string,
   saver: StreamSaver,
   hooks: ReceiveHooks,
   signal: AbortSignal,
+  options: ReceiveOptions = { sha256: false },
 ): Promise<ReceiveOutcome> {
   let response: Response;
   try {
@@ -100,7 +110,7 @@ export async function receive(
   hooks.onStart({ name, size, type });
 
   const reader = response.body.getReader();
-  const hash = new Sha256();
+  const hash = options.sha256 ? createHasher() : NO_HASH;
   let bytes = 0;
   const head: Uint8Array[] = [];
   let ended = false;
@@ -113,14 +123,15 @@ export async function receive(
           break;
         }
         head.push(value);
-        hash.update(value);
+        await hash.update(value);
         bytes += value.length;
         hooks.onProgress(bytes);
       }
       const text = ended ? asText(head, bytes) : undefined;
-      if (text !== undefined) return { kind: 'text', text, bytes, sha256: hash.hex() };
+      if (text !== undefined) return { kind: 'text', text, bytes, sha256: await hash.digest() };
     }
   } catch (err) {
+    hash.close();
     throw streamError(err, signal);
   }
 
@@ -128,6 +139,7 @@ export async function receive(
   try {
     out = await saver.open(name, size);
   } catch (err) {
+    hash.close();
     await reader.cancel().catch(() => {});
     throw new ReceiveError(`the download could not start: ${(err as Error).message}`, 'network');
   }
@@ -138,18 +150,20 @@ export async function receive(
     while (!ended) {
       const { done, value } = await reader.read();
       if (done) break;
-      hash.update(value);
       bytes += value.length;
+      const hashing = hash.update(value);
       await writer.write(value);
+      await hashing;
       hooks.onProgress(bytes);
     }
     if (size !== undefined && bytes !== size) throw new Error(`${bytes} of ${size} bytes arrived`);
   } catch (err) {
     const error = err instanceof ReceiveError ? err : streamError(err, signal);
+    hash.close();
     await writer.abort(error).catch(() => {});
     await reader.cancel().catch(() => {});
     throw error;
   }
   await writer.close();
-  return { kind: 'file', name, bytes, sha256: hash.hex() };
+  return { kind: 'file', name, bytes, sha256: await hash.digest() };
 }

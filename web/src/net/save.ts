@@ -71,9 +71,9 @@ function activated(worker: ServiceWorker): Promise<void> {
 
 export async function createSaver(): Promise<Saver> {
   if (!window.isSecureContext || !('serviceWorker' in navigator)) {
-    return linkSaver('this page is not a secure context (open it over https or on localhost)');
+    return linkSaver('it is not served over https or from localhost');
   }
-  if (!canTransferStreams()) return linkSaver('this browser cannot hand a stream to a service worker');
+  if (!canTransferStreams()) return linkSaver('this browser cannot hand streams to a service worker');
   let registration: ServiceWorkerRegistration;
   try {
     registration = await navigator.serviceWorker.register(WORKER_URL, { scope: SCOPE });

@@ -222,6 +222,8 @@ function sendPanel(context: AppContext): { element: HTMLElement; stop(): void } 
 
   const setBusy = (busy: boolean) => {
     inputs.disabled = busy;
+    // The transfer block repeats the link with a copy button; one is enough on a small screen.
+    pathHint.hidden = busy;
     sendButton.hidden = busy;
     cancelButton.hidden = !busy;
   };
@@ -379,18 +381,20 @@ function receivePanel(context: AppContext): { element: HTMLElement; stop(): void
     placeholder: 'a path or a link',
   });
   const nInput = h('input', { type: 'number', min: 1, value: 1, inputmode: 'numeric', required: true });
+  const hashBox = h('input', { type: 'checkbox' });
   const receiveButton = h('button', { type: 'submit', class: 'primary' }, 'Receive');
   const cancelButton = h('button', { type: 'button', hidden: true }, 'Cancel');
   const inputs = h(
     'fieldset',
     { class: 'plain' },
     h('div', { class: 'row' }, field('Path', pathInput), field('Receivers', nInput)),
+    h('label', { class: 'check' }, hashBox, 'Show the SHA-256 of what arrives (uses more processor time)'),
   );
   const form = h('form', { novalidate: true }, inputs, h('div', { class: 'actions' }, receiveButton, cancelButton));
   const note = h('p', { class: 'hint' });
   context.saver.then((saver) => {
     if (saver.mode === 'link') {
-      note.textContent = `Files go straight to your browser’s downloads; this page cannot show their progress because ${saver.reason}.`;
+      note.textContent = `Files go straight to your browser’s downloads: this page cannot show their progress, because ${saver.reason}.`;
     }
   });
 
@@ -447,10 +451,13 @@ function receivePanel(context: AppContext): { element: HTMLElement; stop(): void
           },
         },
         controller.signal,
+        { sha256: hashBox.checked },
       );
       view.finish();
-      const sha = h('p', { class: 'hash' }, 'SHA-256 ', h('code', {}, outcome.sha256));
+      const sha = outcome.sha256 ? h('p', { class: 'hash' }, 'SHA-256 ', h('code', {}, outcome.sha256)) : '';
       if (outcome.kind === 'text') {
+        // Speed and duration mean nothing for a few bytes of text.
+        view.hideFigures();
         view.setStatus('done', `Received a text (${formatBytes(outcome.bytes)}).`);
         const text = h('textarea', { class: 'received-text', readonly: true, rows: 6, 'aria-label': 'Received text' });
         text.value = outcome.text;
