@@ -290,7 +290,7 @@ describe('web app: relay screen in Chromium', { timeout: 150_000 }, () => {
     noErrors(sender, receiver);
   });
 
-  test('a refused receive and a cut transfer say what happened', async () => {
+  test('a refused, a cancelled and a cut receive say what happened', async () => {
     const a = await app(PHONE);
     const receive = receiveCard(a.page);
 
@@ -304,6 +304,16 @@ describe('web app: relay screen in Chromium', { timeout: 150_000 }, () => {
     await screenshot(a.page, 'relay-receive-refused-phone');
     waiting.child.kill();
     await waiting.result;
+
+    // Cancelled while waiting: the page says so and the relay no longer counts a waiting receiver.
+    const cancelled = uniquePath('web-cancel');
+    await fillPipe(receive, cancelled, 1);
+    await receive.getByRole('button', { name: 'Receive' }).click();
+    await statusOf(receive, 'Waiting for the sender');
+    await waitForStats(ferry.url, (s) => s.waitingReceivers === 1, 'the page waiting');
+    await receive.getByRole('button', { name: 'Cancel' }).click();
+    await statusOf(receive, 'Cancelled');
+    await waitForStats(ferry.url, (s) => s.waitingReceivers === 0, 'the waiting receiver gone');
 
     // A sender that leaves halfway: the page fails the download instead of saving a short file.
     const cut = uniquePath('web-cut');

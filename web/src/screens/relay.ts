@@ -6,7 +6,7 @@ import { formatBytes, plural } from '../lib/format.ts';
 import { fromDrop, fromFiles, type Selection } from '../lib/selection.ts';
 import { tarBlob } from '../lib/tar.ts';
 import { TransferView } from '../lib/transfer-view.ts';
-import { contentDisposition, PipeInputError, parsePipeInput, pipeUrl, randomPath } from '../net/pipe.ts';
+import { contentDisposition, PipeInputError, parsePipeInput, pipeUrl, randomPath, suggestedName } from '../net/pipe.ts';
 import { type ReceiveError, receive } from '../net/receive.ts';
 import { readSenderLog, UploadError, upload } from '../net/upload.ts';
 import type { AppContext } from '../screens.ts';
@@ -419,8 +419,7 @@ function receivePanel(context: AppContext): { element: HTMLElement; stop(): void
     const others = target.n > 1 ? ` and the other ${plural(target.n - 1, 'receiver')}` : '';
     const saver = await context.saver;
     if (saver.mode === 'link') {
-      const name = decodeURIComponent(target.path.split('/').pop() || 'ferry-download');
-      saver.open(url, name);
+      saver.open(url, suggestedName(null, target.path));
       view.setStatus(
         'info',
         `Handed to your browser: the download starts when the sender${others} ${target.n > 1 ? 'are' : 'is'} there. Follow it in your browser’s downloads.`,
