@@ -34,6 +34,8 @@ export class Relay {
     const { path } = target;
     const method = req.method ?? '';
     if ((method === 'GET' || method === 'HEAD') && servePage(req, res, path, url)) return;
+    // A reserved path without a page here (`/` is the server's web app) is never a pipe.
+    if ((method === 'GET' || method === 'HEAD') && isReserved(path)) return sendText(req, res, 404, msg.notFound(path));
     switch (method) {
       case 'POST':
       case 'PUT':

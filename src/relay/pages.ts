@@ -1,5 +1,6 @@
-// The relay's own pages: a send form at `/`, a script-free form at `/noscript`, a curl cheat sheet at `/help`,
-// the version, and the robots/favicon answers browsers and crawlers ask for.
+// The relay's own pages: a script-free send form at `/noscript`, a curl cheat sheet at `/help`, the version, and the
+// robots/favicon answers browsers and crawlers ask for. `/` is reserved here too, but the server answers it with the
+// web app (src/server/web.ts).
 import { randomBytes } from 'node:crypto';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { VERSION } from '../version.ts';
@@ -22,43 +23,6 @@ function html(body: string, headers: OutgoingHttpHeaders = {}): Page {
 function text(body: string): Page {
   return { status: 200, headers: { 'Content-Type': 'text/plain', 'Access-Control-Allow-Origin': '*' }, body };
 }
-
-const INDEX = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Ferry</title>
-<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;line-height:1.5}
-label{display:block;margin:.75rem 0 .25rem}input[type=text],textarea{width:100%;box-sizing:border-box}
-progress{width:100%}</style></head>
-<body><h1>Ferry ${VERSION}</h1>
-<p>Send a file or text to a path; anyone who opens the same path receives it.</p>
-<form id="form">
-<label for="path">Path</label><input id="path" type="text" placeholder="mypath123" required>
-<label for="file">File</label><input id="file" type="file">
-<label for="text">…or text</label><textarea id="text" rows="4"></textarea>
-<p><button type="submit">Send</button></p>
-</form>
-<progress id="progress" value="0" max="1" hidden></progress>
-<pre id="log" aria-live="polite"></pre>
-<p><a href="noscript">Without JavaScript</a> · <a href="help">curl usage</a></p>
-<script>
-const form = document.getElementById('form');
-form.addEventListener('submit', (event) => {
-  event.preventDefault();
-  const path = document.getElementById('path').value.replace(/^\\/+/, '');
-  const file = document.getElementById('file').files[0];
-  const body = file ?? new Blob([document.getElementById('text').value], { type: 'text/plain' });
-  const progress = document.getElementById('progress');
-  const log = document.getElementById('log');
-  const xhr = new XMLHttpRequest();
-  xhr.open('PUT', new URL(encodeURI(path), location.href));
-  xhr.upload.onprogress = (e) => { progress.hidden = false; progress.value = e.loaded; progress.max = e.total || 1; };
-  xhr.onprogress = () => { log.textContent = xhr.responseText; };
-  xhr.onload = () => { log.textContent = xhr.responseText; };
-  xhr.onerror = () => { log.textContent += '\\nThe upload failed.'; };
-  xhr.send(body);
-});
-</script></body></html>
-`;
 
 function noscript(url: URL): Page {
   const nonce = randomBytes(16).toString('base64');
@@ -123,9 +87,6 @@ Version: ${base}/version
 export function servePage(req: Req, res: Res, path: string, url: URL): boolean {
   let page: Page;
   switch (path) {
-    case '/':
-      page = html(INDEX);
-      break;
     case '/noscript':
       page = noscript(url);
       break;

@@ -1,5 +1,6 @@
-// Composition: listeners in, one capability out per request. `/_/` belongs to Ferry's own endpoints; every
-// other path is the relay's. Capabilities never reach back into this module.
+// Composition: listeners in, one capability out per request. GET and HEAD of `/` and `/_/app/…` are the web app's,
+// the rest of `/_/` belongs to Ferry's own endpoints; every other path is the relay's. Capabilities never reach back
+// into this module.
 import type { IncomingMessage } from 'node:http';
 import type net from 'node:net';
 import { Relay } from '../relay/handler.ts';
@@ -13,6 +14,7 @@ import type { ServeConfig } from './config.ts';
 import { anonymousUser, IceConfiguration } from './ice.ts';
 import { openListeners } from './listeners.ts';
 import type { Logger } from './log.ts';
+import { DEFAULT_WEB_ROOT, WebApp } from './web.ts';
 
 export interface RunningServer {
   http: net.AddressInfo;
@@ -58,8 +60,18 @@ function sendIceConfiguration(req: Req, res: Res, ice: IceConfiguration): void {
   sendText(req, res, 200, body, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
 }
 
-export async function startServer(config: ServeConfig, log: Logger): Promise<RunningServer> {
+export interface ServerOptions {
+  /** The built web app (web/build.ts output); dist/web by default. Tests build their own. */
+  webRoot?: string;
+}
+
+export async function startServer(
+  config: ServeConfig,
+  log: Logger,
+  options: ServerOptions = {},
+): Promise<RunningServer> {
   const relay = new Relay(config, log);
+  const web = await WebApp.load(options.webRoot ?? DEFAULT_WEB_ROOT, log);
   // --stun-port 0 turns STUN off rather than picking a port, so the configured port is the bound one.
   const ice = new IceConfiguration({ ...config, stunPort: config.stunPort === 0 ? undefined : config.stunPort });
   const signaling = new SignalingHub(config, log, (peerId, host) => ice.forPeer(peerId, host));
@@ -74,7 +86,9 @@ export async function startServer(config: ServeConfig, log: Logger): Promise<Run
     }
     if (log.isLevelEnabled('info')) logRequest(log, req, res);
     const target = parseTarget(url);
-    if (target.path.startsWith(FERRY_PREFIX) && (req.method === 'GET' || req.method === 'HEAD')) {
+    const read = req.method === 'GET' || req.method === 'HEAD';
+    if (read && web.handles(target.path)) return web.serve(req, res, target.path);
+    if (read && target.path.startsWith(FERRY_PREFIX)) {
       if (target.path === '/_/health') {
         const body = JSON.stringify({
           status: 'ok',

@@ -4,7 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { defaultConfig, type ServeConfig } from '../../src/server/config.ts';
-import { type RunningServer, startServer } from '../../src/server/index.ts';
+import { type RunningServer, type ServerOptions, startServer } from '../../src/server/index.ts';
 import { createLogger } from '../../src/server/log.ts';
 
 export interface TestServer {
@@ -14,7 +14,10 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startFerry(overrides: Partial<ServeConfig> = {}): Promise<TestServer> {
+export async function startFerry(
+  overrides: Partial<ServeConfig> = {},
+  options: ServerOptions = {},
+): Promise<TestServer> {
   const config: ServeConfig = {
     ...defaultConfig(),
     host: '127.0.0.1',
@@ -23,7 +26,7 @@ export async function startFerry(overrides: Partial<ServeConfig> = {}): Promise<
     logLevel: 'silent',
     ...overrides,
   };
-  const server = await startServer(config, createLogger(config.logLevel));
+  const server = await startServer(config, createLogger(config.logLevel), options);
   const port = server.http.port;
   return { url: `http://127.0.0.1:${port}`, port, server, close: () => server.close(0) };
 }

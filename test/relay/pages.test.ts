@@ -29,17 +29,7 @@ function header(response: ReturnType<typeof parseResponse>, name: string): strin
 }
 
 describe('reserved pages', { timeout: SUITE_TIMEOUT }, () => {
-  test('/ is the send form: 200 text/html with a Content-Length and no ACAO', async () => {
-    const { response } = await raw('GET', '/');
-    assert.equal(response.statusLine, 'HTTP/1.1 200 OK');
-    assert.equal(header(response, 'content-type'), 'text/html');
-    assert.equal(header(response, 'content-length'), String(response.body.length));
-    assert.equal(header(response, 'access-control-allow-origin'), undefined);
-    const page = response.body.toString();
-    assert.match(page, /^<!doctype html>/);
-    assert.ok(page.includes(VERSION), 'the page shows the version');
-    assert.match(page, /href="noscript"/);
-  });
+  // `/` itself is the web app's page: its headers and body are tested in test/server/web.test.ts.
 
   test('/noscript: text/html, a CSP whose style nonce is 16 random bytes, no ACAO', async () => {
     const { response } = await raw('GET', '/noscript');
@@ -133,7 +123,7 @@ describe('reserved pages', { timeout: SUITE_TIMEOUT }, () => {
   test('the query string does not change which page is served', async () => {
     const index = await request(`${ferry.url}/?x=1`);
     assert.equal(index.status, 200);
-    assert.equal(index.headers['content-type'], 'text/html');
+    assert.equal(index.headers['content-type'], 'text/html; charset=utf-8');
     const version = await request(`${ferry.url}/version?n=abc&x=1`);
     assert.equal(version.body.toString(), `${VERSION}\n`);
   });
