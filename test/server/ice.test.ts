@@ -15,7 +15,7 @@ import { curl } from '../helpers/curl.ts';
 import { spawnFerry, startFerry } from '../helpers/ferry.ts';
 import { TestSocket } from '../helpers/ws.ts';
 
-const T = { timeout: 15_000 };
+const T = { timeout: 30_000 };
 const NOW = Date.UTC(2030, 0, 1);
 const BASE: IceSettings = {
   publicHost: undefined,

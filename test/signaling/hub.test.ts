@@ -4,7 +4,7 @@ import { curl } from '../helpers/curl.ts';
 import { spawnFerry, startFerry, type TestServer } from '../helpers/ferry.ts';
 import { TestSocket } from '../helpers/ws.ts';
 
-const T = { timeout: 10_000 };
+const T = { timeout: 30_000 };
 
 /** Two peers in one room that prove, after each failure case, that the hub still serves everyone else. */
 async function bystanders(url: string, room: string) {
