@@ -483,6 +483,18 @@ export class StreamDecryptor {
     });
   }
 
+  /**
+   * The plaintext of every whole record received so far, waiting for their decryption. push() keeps up to
+   * `concurrency` records in flight for speed; an interactive reader calls this when no more input is at hand, so a
+   * short message is not held back until more records arrive.
+   */
+  async drain(): Promise<Uint8Array[]> {
+    const out: Uint8Array[] = [];
+    return this.#run(out, async () => {
+      await this.#jobs.take(0, out);
+    });
+  }
+
   /** End of input: returns the remaining plaintext, or throws if the stream did not end with its last record. */
   async finish(): Promise<Uint8Array[]> {
     const out: Uint8Array[] = [];
