@@ -103,10 +103,15 @@ async function receive(input: string, options: ReceiveOptions): Promise<void> {
       }
       if (!toStdout) {
         const taken = await existing(options.out, offer);
+        const link = taken.find((t) => t.link);
+        if (link) {
+          // Writing into it would put the files wherever it points, outside the target folder: never, not even with --force.
+          return decline('unsafe_path', `'${link.name}' in ${options.out} is a symbolic link; not writing through it`);
+        }
         if (taken.length > 0 && !options.force) {
           return decline(
             'file_exists',
-            `${taken.map((n) => `'${n}'`).join(', ')} already exists in ${options.out}; use --force to overwrite, or --out another folder`,
+            `${taken.map((t) => `'${t.name}'`).join(', ')} already exists in ${options.out}; use --force to overwrite, or --out another folder`,
           );
         }
       }

@@ -85,7 +85,7 @@ async function send(path: string, options: SendOptions): Promise<void> {
   } catch (error) {
     out.fail(ExitCode.Usage, 'bad_path', `cannot send '${path}': ${(error as Error).message}`);
   }
-  for (const skipped of source.skipped) out.say(`ferry: skipping ${skipped} (links and special files are not sent)`);
+  for (const skipped of source.skipped) out.warn(`skipping ${skipped} (links and special files are not sent)`);
   let code: ParsedCode;
   try {
     code = options.code === undefined ? generateCode() : parseCode(options.code);

@@ -111,6 +111,12 @@ export class TransferOutput {
     process.stderr.write(`${text}\n`);
   }
 
+  /** A warning: always on stderr, also with --json. */
+  warn(text: string): void {
+    this.#clearBar();
+    process.stderr.write(`ferry: ${text}\n`);
+  }
+
   /** A diagnostic line under --verbose (stderr, also with --json). */
   debug(text: string): void {
     if (!this.#verbose) return;

@@ -131,13 +131,12 @@ export function topLevelNames(offer: Offer): string[] {
   return [...new Set(offer.entries.map((e) => e.path.split('/')[0] as string))];
 }
 
-/** Names that exist already in `dir` (what --force is needed for). */
-export async function existing(dir: string, offer: Offer): Promise<string[]> {
-  const found: string[] = [];
+/** Top-level names of the offer that exist already in `dir` (what --force is needed for), and which are links. */
+export async function existing(dir: string, offer: Offer): Promise<{ name: string; link: boolean }[]> {
+  const found: { name: string; link: boolean }[] = [];
   for (const name of topLevelNames(offer)) {
     try {
-      await lstat(join(dir, name));
-      found.push(name);
+      found.push({ name, link: (await lstat(join(dir, name))).isSymbolicLink() });
     } catch {
       // Free.
     }

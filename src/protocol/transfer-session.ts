@@ -241,8 +241,19 @@ export async function sendTransfer(channel: FrameChannel, offer: Offer, options:
       if (entry.kind !== 'file') continue;
       const hash = createHash();
       let size = 0;
+      const pieces = options.read(index, entry)[Symbol.asyncIterator]();
       try {
-        for await (const piece of options.read(index, entry)) {
+        for (;;) {
+          let next: IteratorResult<Uint8Array>;
+          try {
+            next = await pieces.next();
+          } catch (error) {
+            if (stopped) throw stopped;
+            const message = error instanceof Error ? error.message : String(error);
+            throw new TransferError('io', CANCEL_CODES.IO, `cannot read ${entry.path}: ${message}`, false);
+          }
+          if (next.done) break;
+          const piece = next.value;
           for (let at = 0; at < piece.length; at += MAX_DATA_BYTES) {
             if (stopped) throw stopped;
             const data = piece.subarray(at, at + MAX_DATA_BYTES);
@@ -256,9 +267,9 @@ export async function sendTransfer(channel: FrameChannel, offer: Offer, options:
             options.onProgress?.({ bytes, total: offer.totalSize });
           }
         }
-      } catch (error) {
-        if (error instanceof TransferError || stopped) throw error;
-        throw new TransferError('io', CANCEL_CODES.IO, `cannot read ${entry.path}: ${(error as Error).message}`, false);
+      } finally {
+        // Stops reading (closes the file) when we leave early.
+        void pieces.return?.()?.catch(() => {});
       }
       if (entry.size !== null && size !== entry.size) {
         throw new TransferError('io', CANCEL_CODES.IO, `${entry.path} shrank while it was being sent`, false);
@@ -272,6 +283,11 @@ export async function sendTransfer(channel: FrameChannel, offer: Offer, options:
     await channel.end();
     return { transport: channel.transport, bytes, files };
   } catch (error) {
+    if (stopped === undefined && !(error instanceof TransferError)) {
+      // Our direction broke (a relay that cut our upload, say): the receiver's direction may still bring its CANCEL
+      // with the real reason, so give it a moment.
+      await Promise.race([stopping, new Promise((resolve) => setTimeout(resolve, 2000))]).catch(() => {});
+    }
     const { error: failure, cancel } = classify(stopped ?? error);
     const frame = failure.byPeer ? undefined : (cancelFor(failure) ?? cancel ?? readerCancel);
     if (frame) await sendQuietly(channel, frame);
