@@ -379,12 +379,13 @@ export class FrameDecoder {
   #buffered = 0;
   #failed = false;
 
-  push(bytes: Uint8Array): Frame[] {
+  /** `owned`: the caller hands the buffer over and never touches it again, so it is kept without a copy. */
+  push(bytes: Uint8Array, owned = false): Frame[] {
     if (this.#failed) fail('FRAME_ORDER', 'the frame decoder already failed');
     try {
       if (bytes.length > 0) {
         // Copy: the caller may reuse its buffer, and DATA frames we return may point into this copy.
-        this.#pieces.push(bytes.slice());
+        this.#pieces.push(owned ? bytes : bytes.slice());
         this.#buffered += bytes.length;
       }
       const frames: Frame[] = [];
