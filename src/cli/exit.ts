@@ -10,8 +10,19 @@ export enum ExitCode {
   NameUnknown = 4,
   /** `listen`: another peer holds that name. */
   NameTaken = 5,
-  /** `connect`: signaling worked but no data channel opened (ICE/DTLS failed or timed out). */
+  /**
+   * `connect`: signaling worked but no data channel opened (ICE/DTLS failed or timed out). `send`/`receive`: no
+   * transport could carry the transfer, or it broke off.
+   */
   ConnectionFailed = 6,
+  /** `send`/`receive`: the two sides used different codes. */
+  WrongCode = 7,
+  /** `send`/`receive`: the receiver did not accept the offer. */
+  Declined = 8,
+  /** `send`/`receive`: the other side cancelled the transfer. */
+  Cancelled = 9,
+  /** `send`/`receive`: a hash did not match, the relay stream was altered or cut, or a DTLS fingerprint was swapped. */
+  IntegrityFailure = 10,
   Unavailable = 69,
   Interrupted = 130,
 }

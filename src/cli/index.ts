@@ -5,6 +5,8 @@ import { VERSION } from '../version.ts';
 import { registerConnect } from './connect.ts';
 import { ExitCode, fail } from './exit.ts';
 import { registerListen } from './listen.ts';
+import { registerReceive } from './receive.ts';
+import { registerSend } from './send.ts';
 import { registerServe } from './serve.ts';
 
 const program = new Command('ferry')
@@ -20,4 +22,6 @@ const program = new Command('ferry')
 registerServe(program);
 registerListen(program);
 registerConnect(program);
+registerSend(program);
+registerReceive(program);
 await program.parseAsync();

@@ -34,7 +34,11 @@ export type ProtocolErrorCode =
   | 'FRAME_PATH'
   | 'FRAME_TRUNCATED'
   | 'FRAME_ORDER'
-  | 'FLOW_CLOSED';
+  | 'FLOW_CLOSED'
+  // session.ts
+  | 'SESSION_PROTOCOL'
+  | 'SESSION_TRANSPORT'
+  | 'SESSION_PEER';
 
 export class ProtocolError extends Error {
   override readonly name = 'ProtocolError';

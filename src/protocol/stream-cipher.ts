@@ -41,11 +41,65 @@ const LAST_FLAG = 0x80000000;
 /** How far around the expected counter a failing record is tried, to name the attack (reorder vs duplicate). */
 const DIAGNOSE_WINDOW = 16;
 
+/**
+ * AES-256-GCM with 96-bit nonces and 128-bit tags, on raw 32-byte record keys. The default runs on WebCrypto (any
+ * platform); Node passes one over node:crypto, which seals a 64 KiB record in-line several times faster than a
+ * WebCrypto round trip through the thread pool. Same bytes on the wire either way.
+ */
+export interface StreamAead {
+  /** ciphertext || tag. */
+  seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> | Uint8Array;
+  /** The plaintext, or undefined when authentication fails. */
+  open(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    sealed: Uint8Array,
+  ): Promise<Uint8Array | undefined> | Uint8Array | undefined;
+}
+
 export interface StreamCipherOptions {
   /** Plaintext bytes per record, a power of two from 1 KiB to 1 MiB (encryptor only; the decryptor reads it). */
   chunkSize?: number;
   /** Records processed concurrently (default 4). */
   concurrency?: number;
+  /** The AES-256-GCM implementation (default: WebCrypto). */
+  aead?: StreamAead;
+}
+
+/** WebCrypto's AES-GCM, with imported keys cached per raw key. */
+function webCryptoAead(): StreamAead {
+  const keys = new WeakMap<Uint8Array, Promise<CryptoKey>>();
+  const keyOf = (raw: Uint8Array) => {
+    let key = keys.get(raw);
+    if (!key) {
+      key = globalThis.crypto.subtle.importKey('raw', raw, { name: 'AES-GCM' }, false, ['encrypt', 'decrypt']);
+      keys.set(raw, key);
+    }
+    return key;
+  };
+  return {
+    async seal(raw, iv, additionalData, plaintext) {
+      const sealed = await globalThis.crypto.subtle.encrypt(
+        { name: 'AES-GCM', iv, additionalData, tagLength: 128 },
+        await keyOf(raw),
+        plaintext,
+      );
+      return new Uint8Array(sealed);
+    },
+    async open(raw, iv, additionalData, sealed) {
+      try {
+        const plain = await globalThis.crypto.subtle.decrypt(
+          { name: 'AES-GCM', iv, additionalData, tagLength: 128 },
+          await keyOf(raw),
+          sealed,
+        );
+        return new Uint8Array(plain);
+      } catch {
+        return undefined;
+      }
+    },
+  };
 }
 
 function checkKey(key: Uint8Array): void {
@@ -54,9 +108,8 @@ function checkKey(key: Uint8Array): void {
   }
 }
 
-async function recordKey(streamKey: Uint8Array, salt: Uint8Array): Promise<CryptoKey> {
-  const raw = hkdf(sha256, streamKey, salt, KEY_INFO, 32);
-  return globalThis.crypto.subtle.importKey('raw', raw, { name: 'AES-GCM' }, false, ['encrypt', 'decrypt']);
+function recordKey(streamKey: Uint8Array, salt: Uint8Array): Uint8Array {
+  return hkdf(sha256, streamKey, salt, KEY_INFO, 32);
 }
 
 function nonce(counter: number, last: boolean): Uint8Array {
@@ -148,7 +201,8 @@ export class StreamEncryptor {
   readonly chunkSize: number;
   readonly #concurrency: number;
   readonly #header: Uint8Array;
-  readonly #key: CryptoKey;
+  readonly #key: Uint8Array;
+  readonly #aead: StreamAead;
   #headerSent = false;
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
@@ -157,8 +211,9 @@ export class StreamEncryptor {
   #state: 'open' | 'finished' | 'failed' = 'open';
   #busy = false;
 
-  private constructor(key: CryptoKey, header: Uint8Array, chunkSize: number, concurrency: number) {
+  private constructor(key: Uint8Array, header: Uint8Array, chunkSize: number, concurrency: number, aead: StreamAead) {
     this.#key = key;
+    this.#aead = aead;
     this.#header = header;
     this.chunkSize = chunkSize;
     this.#concurrency = concurrency;
@@ -169,7 +224,13 @@ export class StreamEncryptor {
     const { chunkSize, concurrency } = checkOptions(options);
     const salt = randomBytes(16);
     const header = concatBytes(STREAM_MAGIC, Uint8Array.of(STREAM_VERSION, Math.log2(chunkSize)), salt);
-    return new StreamEncryptor(await recordKey(streamKey, salt), header, chunkSize, concurrency);
+    return new StreamEncryptor(
+      recordKey(streamKey, salt),
+      header,
+      chunkSize,
+      concurrency,
+      options.aead ?? webCryptoAead(),
+    );
   }
 
   #seal(plaintext: Uint8Array, last: boolean): void {
@@ -177,18 +238,14 @@ export class StreamEncryptor {
       throw new ProtocolError('CIPHER_LIMIT', 'stream too long for one key (2^32 records)');
     }
     const counter = this.#counter++;
-    const job = globalThis.crypto.subtle
-      .encrypt(
-        { name: 'AES-GCM', iv: nonce(counter, last), additionalData: this.#header, tagLength: 128 },
-        this.#key,
-        plaintext,
-      )
-      .then((sealed) => {
+    const job = Promise.resolve(this.#aead.seal(this.#key, nonce(counter, last), this.#header, plaintext)).then(
+      (sealed) => {
         const record = new Uint8Array(STREAM_RECORD_HEADER_BYTES + sealed.byteLength);
         new DataView(record.buffer).setUint32(0, (sealed.byteLength | (last ? LAST_FLAG : 0)) >>> 0);
-        record.set(new Uint8Array(sealed), STREAM_RECORD_HEADER_BYTES);
+        record.set(sealed, STREAM_RECORD_HEADER_BYTES);
         return record;
-      });
+      },
+    );
     this.#jobs.add(job);
   }
 
@@ -304,8 +361,9 @@ function cipherError(
 export class StreamDecryptor {
   readonly #streamKey: Uint8Array;
   readonly #concurrency: number;
+  readonly #aead: StreamAead;
   #header: Uint8Array | undefined;
-  #key: CryptoKey | undefined;
+  #key: Uint8Array | undefined;
   #chunkSize = 0;
   #buffer: Uint8Array[] = [];
   #buffered = 0;
@@ -315,9 +373,10 @@ export class StreamDecryptor {
   #state: 'open' | 'finished' | 'failed' = 'open';
   #busy = false;
 
-  constructor(streamKey: Uint8Array, options: Pick<StreamCipherOptions, 'concurrency'> = {}) {
+  constructor(streamKey: Uint8Array, options: Pick<StreamCipherOptions, 'concurrency' | 'aead'> = {}) {
     checkKey(streamKey);
     this.#streamKey = streamKey.slice();
+    this.#aead = options.aead ?? webCryptoAead();
     this.#concurrency = checkOptions({ concurrency: options.concurrency }).concurrency;
   }
 
@@ -377,24 +436,19 @@ export class StreamDecryptor {
     }
     this.#header = header.slice();
     this.#chunkSize = 2 ** log2;
-    this.#key = await recordKey(this.#streamKey, header.subarray(6, 22));
+    this.#key = recordKey(this.#streamKey, header.subarray(6, 22));
   }
 
-  async #open(key: CryptoKey, record: Uint8Array, counter: number, last: boolean): Promise<Uint8Array | undefined> {
+  async #open(key: Uint8Array, record: Uint8Array, counter: number, last: boolean): Promise<Uint8Array | undefined> {
     try {
-      const plain = await globalThis.crypto.subtle.decrypt(
-        { name: 'AES-GCM', iv: nonce(counter, last), additionalData: this.#header as Uint8Array, tagLength: 128 },
-        key,
-        record,
-      );
-      return new Uint8Array(plain);
+      return await this.#aead.open(key, nonce(counter, last), this.#header as Uint8Array, record);
     } catch {
       return undefined;
     }
   }
 
   /** A record failed under its expected counter: try nearby counters and the other flag to name what happened. */
-  async #diagnose(key: CryptoKey, record: Uint8Array, counter: number, last: boolean): Promise<ProtocolError> {
+  async #diagnose(key: Uint8Array, record: Uint8Array, counter: number, last: boolean): Promise<ProtocolError> {
     const at = `record ${counter}`;
     if ((await this.#open(key, record, counter, !last)) !== undefined) {
       return last
@@ -415,7 +469,7 @@ export class StreamDecryptor {
   }
 
   #schedule(record: Uint8Array, last: boolean): void {
-    const key = this.#key as CryptoKey;
+    const key = this.#key as Uint8Array;
     const counter = this.#counter++;
     this.#jobs.add(
       this.#open(key, record, counter, last).then(async (plain) => {
@@ -483,6 +537,18 @@ export class StreamDecryptor {
     });
   }
 
+  /**
+   * The plaintext of every whole record received so far, waiting for their decryption. push() keeps up to
+   * `concurrency` records in flight for speed; an interactive reader calls this when no more input is at hand, so a
+   * short message is not held back until more records arrive.
+   */
+  async drain(): Promise<Uint8Array[]> {
+    const out: Uint8Array[] = [];
+    return this.#run(out, async () => {
+      await this.#jobs.take(0, out);
+    });
+  }
+
   /** End of input: returns the remaining plaintext, or throws if the stream did not end with its last record. */
   async finish(): Promise<Uint8Array[]> {
     const out: Uint8Array[] = [];
@@ -532,7 +598,7 @@ export function createEncryptStream(
 /** A Web TransformStream that decrypts and verifies; it errors (with the ProtocolError) on any attack or truncation. */
 export function createDecryptStream(
   streamKey: Uint8Array,
-  options: Pick<StreamCipherOptions, 'concurrency'> = {},
+  options: Pick<StreamCipherOptions, 'concurrency' | 'aead'> = {},
 ): TransformStream<Uint8Array, Uint8Array> {
   const decryptor = new StreamDecryptor(streamKey, options);
   return new TransformStream<Uint8Array, Uint8Array>({
@@ -558,7 +624,7 @@ export async function encryptBytes(
 export async function decryptBytes(
   streamKey: Uint8Array,
   ciphertext: Uint8Array,
-  options: Pick<StreamCipherOptions, 'concurrency'> = {},
+  options: Pick<StreamCipherOptions, 'concurrency' | 'aead'> = {},
 ): Promise<Uint8Array> {
   const decryptor = new StreamDecryptor(streamKey, options);
   return concatBytes(...(await decryptor.push(ciphertext)), ...(await decryptor.finish()));

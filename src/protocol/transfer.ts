@@ -379,12 +379,13 @@ export class FrameDecoder {
   #buffered = 0;
   #failed = false;
 
-  push(bytes: Uint8Array): Frame[] {
+  /** `owned`: the caller hands the buffer over and never touches it again, so it is kept without a copy. */
+  push(bytes: Uint8Array, owned = false): Frame[] {
     if (this.#failed) fail('FRAME_ORDER', 'the frame decoder already failed');
     try {
       if (bytes.length > 0) {
         // Copy: the caller may reuse its buffer, and DATA frames we return may point into this copy.
-        this.#pieces.push(bytes.slice());
+        this.#pieces.push(owned ? bytes : bytes.slice());
         this.#buffered += bytes.length;
       }
       const frames: Frame[] = [];
@@ -486,8 +487,20 @@ export function dataFrames(index: number, bytes: Uint8Array, maxBytes = MAX_DATA
   return frames;
 }
 
+/** An incremental SHA-256: what the transfer needs from a hash. */
+export interface IncrementalSha256 {
+  update(bytes: Uint8Array): unknown;
+  /** Bytes hashed so far. */
+  readonly bytes: number;
+  /** The digest as 64 lowercase hex digits (once, at the end). */
+  hex(): string;
+}
+
+/** Makes a fresh hash per file. Node passes one over node:crypto (native, ~10× @noble's JS on the hot path). */
+export type Sha256Factory = () => IncrementalSha256;
+
 /** Incremental SHA-256 (WebCrypto has no streaming digest), lowercase hex out. */
-export class Sha256 {
+export class Sha256 implements IncrementalSha256 {
   #hash = sha256.create();
   #bytes = 0;
 
@@ -520,16 +533,26 @@ export type ReceiverEvent =
 
 type ReceiverState = 'offer' | 'entries' | 'deciding' | 'receiving' | 'closed';
 
+export interface TransferReceiverOptions {
+  /** How to hash each file (default: @noble/hashes, which runs anywhere). */
+  createHash?: Sha256Factory;
+}
+
 export class TransferReceiver {
   #state: ReceiverState = 'offer';
+  readonly #createHash: Sha256Factory;
   #header: OfferHeader | undefined;
   #entries: Entry[] = [];
   #kinds = new Map<string, Entry['kind']>();
   /** Indexes of the file entries, in order: the order the sender must send them. */
   #fileOrder: number[] = [];
   #nextFile = 0;
-  #hash: Sha256 | undefined;
+  #hash: IncrementalSha256 | undefined;
   #bytes = 0;
+
+  constructor(options: TransferReceiverOptions = {}) {
+    this.#createHash = options.createHash ?? (() => new Sha256());
+  }
 
   get state(): ReceiverState {
     return this.#state;
@@ -630,7 +653,7 @@ export class TransferReceiver {
   }
 
   #startFile(): void {
-    this.#hash = new Sha256();
+    this.#hash = this.#createHash();
   }
 
   #currentIndex(): number | undefined {
@@ -645,7 +668,7 @@ export class TransferReceiver {
           this.#order(frame, index === undefined ? 'DONE' : `data for entry ${index}`);
         }
         const entry = this.#entries[index] as Entry;
-        const hash = this.#hash as Sha256;
+        const hash = this.#hash as IncrementalSha256;
         if (entry.size !== null && hash.bytes + frame.data.length > entry.size) {
           this.#state = 'closed';
           fail('FRAME_ORDER', `more data for ${JSON.stringify(entry.path)} than its ${entry.size} bytes`);
@@ -658,7 +681,7 @@ export class TransferReceiver {
           this.#order(frame, index === undefined ? 'DONE' : `the end of entry ${index}`);
         }
         const entry = this.#entries[index] as Entry;
-        const hash = this.#hash as Sha256;
+        const hash = this.#hash as IncrementalSha256;
         const size = hash.bytes;
         const sha = hash.hex();
         const ok = size === frame.size && (entry.size === null || entry.size === size) && sha === frame.sha256;

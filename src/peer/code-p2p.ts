@@ -1,0 +1,316 @@
+// The direct path of a code transfer: one WebRTC data channel ("ferry", ordered and reliable, RFC 8831 §6.6),
+// negotiated through the rendezvous with SDP whose DTLS fingerprints are authenticated by the session key
+// (docs/transfer-protocol.md §3.3): a hub that swaps an SDP is caught before the description is applied, so DTLS
+// (RFC 8827 §6.5) can then only complete with the peer that holds the code. The sender offers and decides: it uses the
+// channel if it opens within the timeout, otherwise it tells the receiver `{"t":"transport","use":"relay"}`.
+import { ProtocolError } from '../protocol/errors.ts';
+import type { SessionKeys } from '../protocol/keys.ts';
+import {
+  checkSdpMessage,
+  errorMessage,
+  peerError,
+  type SessionMessage,
+  type SessionMessageOf,
+  sdpMessage,
+} from '../protocol/session.ts';
+import type { IceServer } from '../protocol/signaling.ts';
+import { decodeFrame, encodeFrame, type Frame, SendWindow } from '../protocol/transfer.ts';
+import type { FrameChannel } from '../protocol/transfer-session.ts';
+import type { Rendezvous } from './code-rendezvous.ts';
+import type { PeerDataChannel } from './data-channel.ts';
+import { type IceCandidateEvent, PeerConnection } from './peer-connection.ts';
+
+export const CHANNEL_LABEL = 'ferry';
+
+export interface P2POptions {
+  keys: SessionKeys;
+  rendezvous: Rendezvous;
+  iceServers: IceServer[];
+  bindAddress?: string;
+  /** Give up on a direct channel after this long (the sender's --p2p-timeout). */
+  timeoutMs: number;
+  /** Called with connection states, for --verbose style reports. */
+  report?: (message: string) => void;
+}
+
+/** Frames over an open data channel: one frame per message, sends paced by SendWindow's watermarks. */
+export class DataChannelFrames implements FrameChannel {
+  readonly transport = 'p2p' as const;
+  readonly #window: SendWindow;
+  #frames: Frame[] = [];
+  #waiters: Array<{ resolve: (f: Frame | undefined) => void; reject: (e: Error) => void }> = [];
+  #error: Error | undefined;
+  #chain: Promise<void> = Promise.resolve();
+  #closed = false;
+  #firstFrame: (() => void) | undefined;
+  /** Resolves when the first frame arrives (the receiver commits to this path then). */
+  readonly firstFrame: Promise<void>;
+  #closedByPeer: Promise<void>;
+
+  constructor(
+    readonly pc: PeerConnection,
+    readonly channel: PeerDataChannel,
+    /** The side that sends the last frame (the receiver's DONE_ACK) waits for the other to close first. */
+    private readonly lastToSpeak: boolean,
+  ) {
+    this.firstFrame = new Promise((resolve) => {
+      this.#firstFrame = resolve;
+    });
+    this.#window = new SendWindow(channel);
+    channel.onmessage = ({ data }) => {
+      if (this.#error) return;
+      if (typeof data === 'string') return this.#fail(new ProtocolError('FRAME_TYPE', 'a text message on the channel'));
+      let frame: Frame;
+      try {
+        frame = decodeFrame(new Uint8Array(data));
+      } catch (error) {
+        return this.#fail(error as Error);
+      }
+      this.#firstFrame?.();
+      const waiter = this.#waiters.shift();
+      if (waiter) waiter.resolve(frame);
+      else this.#frames.push(frame);
+    };
+    this.#closedByPeer = new Promise((resolve) => {
+      channel.addEventListener('close', () => resolve());
+    });
+    channel.addEventListener('close', () => {
+      this.#window.close();
+      this.#fail(new Error('the data channel closed'));
+    });
+    pc.addEventListener('connectionstatechange', () => {
+      if (pc.connectionState === 'failed' || pc.connectionState === 'disconnected') {
+        this.#fail(new Error(`the peer connection ${pc.connectionState}`));
+      }
+    });
+  }
+
+  send(frame: Frame): Promise<void> {
+    // SendWindow allows one waiting send at a time: queue ours behind each other.
+    const next = this.#chain.then(() => {
+      if (this.#error) throw this.#error;
+      return this.#window.send(encodeFrame(frame));
+    });
+    this.#chain = next.catch(() => {});
+    return next;
+  }
+
+  receive(): Promise<Frame | undefined> {
+    const frame = this.#frames.shift();
+    if (frame) return Promise.resolve(frame);
+    if (this.#error) return Promise.reject(this.#error);
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  async end(): Promise<void> {
+    await this.#chain;
+    await drained(this.channel, 10_000);
+    // The last frame must arrive before anyone closes: the side that sent it waits for the other to hang up.
+    if (this.lastToSpeak) {
+      await Promise.race([this.#closedByPeer, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+    }
+    this.close();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#window.close();
+    this.pc.close();
+  }
+
+  #fail(error: Error): void {
+    if (this.#error) return;
+    this.#error = error;
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(error);
+  }
+}
+
+/** Resolves once everything queued on the channel has been handed to SCTP (bounded). */
+function drained(channel: PeerDataChannel, timeoutMs: number): Promise<void> {
+  if (channel.readyState !== 'open' || channel.bufferedAmount === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    timer.unref();
+    channel.bufferedAmountLowThreshold = 0;
+    channel.onbufferedamountlow = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+  });
+}
+
+type Outcome = { channel: DataChannelFrames } | { relay: true } | { failed: string };
+
+/**
+ * Sender: offer a data channel, up to three negotiations within the timeout (libdatachannel now and then fails one
+ * early). Resolves with the open channel, or `failed` (the caller then tells the receiver, or goes to the relay).
+ * Throws a ProtocolError for an SDP whose fingerprints do not carry the session's tag, or for a peer's error.
+ */
+export async function dialP2P(options: P2POptions): Promise<DataChannelFrames | { failed: string }> {
+  const deadline = Date.now() + options.timeoutMs;
+  let reason = `no data channel opened within ${options.timeoutMs / 1000} s`;
+  for (let attempt = 1; attempt <= 3 && Date.now() < deadline; attempt++) {
+    const outcome = await negotiate(options, attempt, deadline);
+    if ('channel' in outcome) return outcome.channel;
+    if ('failed' in outcome) {
+      reason = outcome.failed;
+      options.report?.(`direct connection attempt ${attempt} failed: ${reason}`);
+    }
+  }
+  return { failed: reason };
+}
+
+function negotiate(options: P2POptions, attempt: number, deadline: number): Promise<Outcome> {
+  const { keys, rendezvous } = options;
+  return new Promise<Outcome>((resolve, reject) => {
+    const pc = new PeerConnection({ iceServers: options.iceServers, bindAddress: options.bindAddress });
+    let settled = false;
+    const finish = (outcome: Outcome | Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      stop();
+      if ('channel' in outcome) return resolve(outcome);
+      pc.close();
+      if (outcome instanceof Error) reject(outcome);
+      else resolve(outcome);
+    };
+    const timer = setTimeout(
+      () => finish({ failed: `no data channel opened within ${options.timeoutMs / 1000} s` }),
+      Math.max(0, deadline - Date.now()),
+    );
+    const channel = pc.createDataChannel(CHANNEL_LABEL);
+    channel.onopen = () => finish({ channel: new DataChannelFrames(pc, channel, false) });
+    pc.addEventListener('connectionstatechange', () => {
+      options.report?.(`connection ${pc.connectionState}`);
+      if (pc.connectionState === 'failed') finish({ failed: 'ICE or DTLS failed' });
+    });
+    // Our candidates wait until the answer is applied. Sent earlier, they let the receiver's ICE checks and then its
+    // DTLS ClientHello (it is the DTLS client, RFC 5763 §5) reach us before its answer has come through the hub:
+    // libdatachannel then has no remote fingerprint to check the certificate against and fails the handshake
+    // ("unknown CA"), which was one negotiation in two on loopback.
+    let described = false;
+    const held: SessionMessage[] = [];
+    pc.addEventListener('icecandidate', (event) => {
+      const { candidate } = event as IceCandidateEvent;
+      if (!candidate?.candidate) return;
+      const message: SessionMessage = { t: 'candidate', n: attempt, ...candidate };
+      if (described) safeSend(rendezvous, message);
+      else held.push(message);
+    });
+    const stop = rendezvous.listen({
+      message: (message) => {
+        void onMessage(message).catch((error: Error) => {
+          if (error instanceof ProtocolError) {
+            safeSend(rendezvous, errorMessage(error));
+            finish(error);
+          } else finish({ failed: error.message });
+        });
+      },
+      fail: (error) => finish(error),
+    });
+    const onMessage = async (message: SessionMessage) => {
+      if (message.t === 'error') throw peerError(message);
+      if (message.t === 'sdp' && message.n === attempt && message.type === 'answer') {
+        checkSdpMessage(keys, 'receiver', message);
+        await pc.setRemoteDescription({ type: 'answer', sdp: message.sdp });
+        described = true;
+        for (const early of held.splice(0)) safeSend(rendezvous, early);
+      } else if (message.t === 'candidate' && message.n === attempt) {
+        await pc.addIceCandidate(message);
+      }
+    };
+    pc.createOffer().then(
+      (offer) => {
+        if (settled) return;
+        safeSend(rendezvous, sdpMessage(keys, 'sender', attempt, offer));
+      },
+      (error: Error) => finish({ failed: error.message }),
+    );
+  });
+}
+
+/**
+ * Receiver: answer the sender's offers (a later attempt replaces an earlier one) until the sender either speaks on a
+ * channel (→ that channel) or says `transport: relay`. There is no timeout here: the sender decides, and a sender
+ * that leaves makes the rendezvous fail.
+ */
+export function answerP2P(options: Omit<P2POptions, 'timeoutMs'>): Promise<DataChannelFrames | { relay: true }> {
+  const { keys, rendezvous } = options;
+  return new Promise((resolve, reject) => {
+    let current: { attempt: number; pc: PeerConnection } | undefined;
+    let settled = false;
+    const finish = (outcome: DataChannelFrames | { relay: true } | Error) => {
+      if (settled) return;
+      settled = true;
+      stop();
+      if (outcome instanceof DataChannelFrames) return resolve(outcome);
+      current?.pc.close();
+      if (outcome instanceof Error) reject(outcome);
+      else resolve(outcome);
+    };
+    const answer = async (message: SessionMessageOf<'sdp'>) => {
+      if (message.type !== 'offer' || (current && message.n <= current.attempt)) return;
+      // Checked before anything of it is applied (docs/transfer-protocol.md §3.3).
+      checkSdpMessage(keys, 'sender', message);
+      current?.pc.close();
+      const attempt = message.n;
+      const pc = new PeerConnection({ iceServers: options.iceServers, bindAddress: options.bindAddress });
+      current = { attempt, pc };
+      pc.addEventListener('connectionstatechange', () => options.report?.(`connection ${pc.connectionState}`));
+      pc.ondatachannel = ({ channel }) => {
+        if (channel.label !== CHANNEL_LABEL || current?.pc !== pc) return;
+        const frames = new DataChannelFrames(pc, channel, true);
+        // The sender speaks first on the channel it chose; until then the relay may still win.
+        void frames.firstFrame.then(() => {
+          if (current?.pc === pc) finish(frames);
+        });
+      };
+      let described = false;
+      const early: SessionMessage[] = [];
+      pc.addEventListener('icecandidate', (event) => {
+        const { candidate } = event as IceCandidateEvent;
+        if (!candidate?.candidate || current?.pc !== pc) return;
+        const out: SessionMessage = { t: 'candidate', n: attempt, ...candidate };
+        if (described) safeSend(rendezvous, out);
+        else early.push(out);
+      });
+      await pc.setRemoteDescription({ type: 'offer', sdp: message.sdp });
+      const description = await pc.createAnswer();
+      if (current?.pc !== pc) return;
+      safeSend(rendezvous, sdpMessage(keys, 'receiver', attempt, description));
+      described = true;
+      for (const out of early.splice(0)) safeSend(rendezvous, out);
+    };
+    const onMessage = async (message: SessionMessage) => {
+      if (message.t === 'error') throw peerError(message);
+      if (message.t === 'transport') return finish({ relay: true });
+      if (message.t === 'sdp') return answer(message);
+      if (message.t === 'candidate' && current && message.n === current.attempt) {
+        // A candidate libdatachannel cannot use (its transport already failed) only costs this attempt.
+        await current.pc.addIceCandidate(message).catch(() => {});
+      }
+    };
+    const stop = rendezvous.listen({
+      message: (message) => {
+        void onMessage(message).catch((error: Error) => {
+          if (error instanceof ProtocolError) {
+            safeSend(rendezvous, errorMessage(error));
+            finish(error);
+          }
+          // Anything else is a failed negotiation attempt: the sender will try again or choose the relay.
+        });
+      },
+      fail: (error) => finish(error),
+    });
+  });
+}
+
+function safeSend(rendezvous: Rendezvous, message: SessionMessage): void {
+  try {
+    rendezvous.send(message);
+  } catch {
+    // The hub is gone: the rendezvous reports that through its listener.
+  }
+}

@@ -1,0 +1,403 @@
+// One transfer from start to end over whatever carries the frames (a data channel, or the relay's two encrypted
+// pipes): the sender's offer, the receiver's decision, the data with per-file SHA-256 confirmation, DONE / DONE_ACK,
+// and cancel from either side — the sequence of docs/transfer-protocol.md §5 as two async functions. The rules of
+// which frame may come when live in transfer.ts (TransferSender / TransferReceiver); this file adds the I/O loop
+// around them, so the CLI and the web app only supply files, a decision and a FrameChannel. Isomorphic.
+
+import { ProtocolError } from './errors.ts';
+import {
+  CANCEL_CODES,
+  type Entry,
+  type Frame,
+  MAX_DATA_BYTES,
+  type Offer,
+  Sha256,
+  type Sha256Factory,
+  TransferReceiver,
+  TransferSender,
+} from './transfer.ts';
+
+/** Frames in both directions between the two peers. Implementations: Node's data channel and relay pipes, the web's. */
+export interface FrameChannel {
+  readonly transport: 'p2p' | 'relay';
+  /** Sends one frame; resolves when the transport can take more (backpressure). Calls may overlap. */
+  send(frame: Frame): Promise<void>;
+  /** The peer's next frame; undefined when the peer ended its direction cleanly. Throws when it broke. */
+  receive(): Promise<Frame | undefined>;
+  /** We have nothing more to say: everything sent so far is delivered, then our direction ends. */
+  end(): Promise<void>;
+  /** Tears everything down at once (after an error or a cancel). */
+  close(): void;
+}
+
+/** How a transfer ended if not with success; the CLI maps each to an exit code, the web app to a message. */
+export type TransferFailure =
+  /** The receiver said no (or refused the offer: an unsafe path, an existing file). */
+  | 'declined'
+  /** Either side cancelled, with a reason. */
+  | 'cancelled'
+  /** A file's hash or size did not match, or the relay stream was altered or cut. */
+  | 'integrity'
+  /** The peer broke the frame protocol. */
+  | 'protocol'
+  /** The connection went away before the end. */
+  | 'lost'
+  /** Reading or writing a file failed here. */
+  | 'io';
+
+export class TransferError extends Error {
+  override readonly name = 'TransferError';
+  constructor(
+    readonly failure: TransferFailure,
+    /** The CANCEL code or protocol error code behind it (e.g. USER_CANCELLED, INTEGRITY, CIPHER_TAMPERED). */
+    readonly code: string,
+    message: string,
+    /** True when the other side ended it (we received its DECLINE or CANCEL). */
+    readonly byPeer: boolean,
+  ) {
+    super(message);
+  }
+}
+
+export interface TransferProgress {
+  /** File bytes sent or received so far. */
+  bytes: number;
+  /** All file bytes of the offer, or null when a size is unknown (a stream). */
+  total: number | null;
+}
+
+export interface FileResult {
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+export interface TransferResult {
+  transport: 'p2p' | 'relay';
+  bytes: number;
+  files: FileResult[];
+}
+
+interface Common {
+  createHash?: Sha256Factory;
+  onProgress?: (progress: TransferProgress) => void;
+  /** Aborting it cancels the transfer (CANCEL USER_CANCELLED to the peer), e.g. on Ctrl-C. */
+  signal?: AbortSignal;
+}
+
+export interface SendOptions extends Common {
+  /** The bytes of file entry `index`, in pieces of any size. */
+  read(index: number, entry: Entry): AsyncIterable<Uint8Array>;
+  /** Called once the receiver accepted. */
+  onAccepted?: () => void;
+}
+
+/** What a receiver does with the data. Every method may throw: the transfer is then cancelled with CANCEL IO. */
+export interface FileSink {
+  write(index: number, entry: Entry, data: Uint8Array): Promise<void>;
+  /** A file arrived whole and its SHA-256 matched. */
+  fileDone(index: number, entry: Entry): Promise<void>;
+  /** DONE checked out: make everything permanent (rename into place). */
+  complete(): Promise<void>;
+  /** The transfer failed or was cancelled: remove every partial file. Must not throw. */
+  abort(): Promise<void>;
+}
+
+/** The receiver's answer to an offer: accept with a sink, or decline with a reason (and optionally a CANCEL code). */
+export type Decision = { accept: true; sink: FileSink } | { accept: false; reason: string };
+
+export interface ReceiveOptions extends Common {
+  decide(offer: Offer): Promise<Decision>;
+  /** Called with the offer as soon as it is complete, before decide(). */
+  onOffer?: (offer: Offer) => void;
+}
+
+function userCancelled(signal: AbortSignal | undefined): TransferError {
+  const reason = signal?.reason instanceof Error ? signal.reason.message : 'cancelled';
+  return new TransferError('cancelled', CANCEL_CODES.USER, reason, false);
+}
+
+/** A ProtocolError raised by the transport or the frame rules, as a TransferError and the CANCEL to send for it. */
+function classify(error: unknown): { error: TransferError; cancel?: Frame } {
+  if (error instanceof TransferError) return { error };
+  if (error instanceof ProtocolError) {
+    if (error.code.startsWith('CIPHER_') || error.code === 'FRAME_TRUNCATED') {
+      return {
+        error: new TransferError('integrity', error.code, error.message, false),
+        cancel: { type: 'cancel', code: CANCEL_CODES.INTEGRITY, reason: error.message.slice(0, 1000) },
+      };
+    }
+    if (error.code === 'FRAME_PATH') {
+      return {
+        error: new TransferError('declined', error.code, `refused: ${error.message}`, false),
+        cancel: { type: 'cancel', code: CANCEL_CODES.REFUSED, reason: error.message.slice(0, 1000) },
+      };
+    }
+    if (error.code === 'FLOW_CLOSED') {
+      return { error: new TransferError('lost', error.code, 'the connection closed before the end', false) };
+    }
+    return {
+      error: new TransferError('protocol', error.code, error.message, false),
+      cancel: { type: 'cancel', code: CANCEL_CODES.PROTOCOL, reason: error.message.slice(0, 1000) },
+    };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { error: new TransferError('lost', 'CONNECTION_LOST', `the connection broke: ${message}`, false) };
+}
+
+function cancelledByPeer(code: string, reason: string): TransferError {
+  const failure =
+    code === CANCEL_CODES.INTEGRITY ? 'integrity' : code === CANCEL_CODES.REFUSED ? 'declined' : 'cancelled';
+  const text = reason === '' ? code : `${reason} (${code})`;
+  return new TransferError(failure, code, `the other side cancelled: ${text}`, true);
+}
+
+/** Best effort: tell the peer why we stop, without waiting long on a transport that may be broken. */
+async function sendQuietly(channel: FrameChannel, frame: Frame): Promise<void> {
+  const timeout = new Promise<void>((resolve) => setTimeout(resolve, 2000));
+  try {
+    await Promise.race([
+      (async () => {
+        await channel.send(frame);
+        await channel.end();
+      })(),
+      timeout,
+    ]);
+  } catch {
+    // The transport is already gone; the peer will notice that instead.
+  }
+}
+
+function onAbort(signal: AbortSignal | undefined, handler: () => void): () => void {
+  if (!signal) return () => {};
+  if (signal.aborted) {
+    queueMicrotask(handler);
+    return () => {};
+  }
+  signal.addEventListener('abort', handler, { once: true });
+  return () => signal.removeEventListener('abort', handler);
+}
+
+/**
+ * Sends an offer and, if accepted, every file (each in DATA frames of at most 64 KiB, then FILE_END with its SHA-256),
+ * then DONE; resolves once the receiver confirmed every file and DONE. Throws a TransferError otherwise, after telling
+ * the peer (CANCEL) when the failure is ours.
+ */
+export async function sendTransfer(channel: FrameChannel, offer: Offer, options: SendOptions): Promise<TransferResult> {
+  const sender = new TransferSender(offer);
+  const createHash = options.createHash ?? (() => new Sha256());
+  const files: FileResult[] = [];
+  let bytes = 0;
+  let stopped: TransferError | undefined;
+  // A failure from the reader loop or the user stops the send loop at its next frame.
+  let wake: (() => void) | undefined;
+  const stopping = new Promise<never>((_, reject) => {
+    wake = () => reject(stopped);
+  });
+  stopping.catch(() => {});
+  const stop = (error: TransferError) => {
+    stopped ??= error;
+    wake?.();
+  };
+  const unlisten = onAbort(options.signal, () => stop(userCancelled(options.signal)));
+
+  // Frames from the receiver: its answer, then FILE_ACKs and DONE_ACK (or a CANCEL at any time).
+  let answered: (accepted: boolean) => void = () => {};
+  const answer = new Promise<boolean>((resolve) => {
+    answered = resolve;
+  });
+  const reader = (async (): Promise<void> => {
+    for (;;) {
+      const frame = await channel.receive();
+      if (frame === undefined) throw new TransferError('lost', 'CONNECTION_LOST', 'the receiver went away', true);
+      const event = sender.receive(frame);
+      if (event.type === 'accepted') answered(true);
+      else if (event.type === 'declined') {
+        throw new TransferError(
+          'declined',
+          'DECLINED',
+          `the receiver declined${event.reason ? `: ${event.reason}` : ''}`,
+          true,
+        );
+      } else if (event.type === 'cancel') throw cancelledByPeer(event.code, event.reason);
+      else if (event.type === 'complete') return;
+    }
+  })();
+  // The reader's CANCEL (if the failure is ours) is sent by the catch below, once the send loop has stopped.
+  let readerCancel: Frame | undefined;
+  reader.catch((error: unknown) => {
+    const { error: failure, cancel } = classify(error);
+    readerCancel = cancel;
+    stop(failure);
+    answered(false);
+  });
+
+  try {
+    for (const frame of sender.start()) await Promise.race([channel.send(frame), stopping]);
+    if (!(await Promise.race([answer, stopping]))) throw stopped;
+    options.onAccepted?.();
+    options.onProgress?.({ bytes, total: offer.totalSize });
+    for (const [index, entry] of offer.entries.entries()) {
+      if (entry.kind !== 'file') continue;
+      const hash = createHash();
+      let size = 0;
+      const pieces = options.read(index, entry)[Symbol.asyncIterator]();
+      try {
+        for (;;) {
+          let next: IteratorResult<Uint8Array>;
+          try {
+            next = await pieces.next();
+          } catch (error) {
+            if (stopped) throw stopped;
+            const message = error instanceof Error ? error.message : String(error);
+            throw new TransferError('io', CANCEL_CODES.IO, `cannot read ${entry.path}: ${message}`, false);
+          }
+          if (next.done) break;
+          const piece = next.value;
+          for (let at = 0; at < piece.length; at += MAX_DATA_BYTES) {
+            if (stopped) throw stopped;
+            const data = piece.subarray(at, at + MAX_DATA_BYTES);
+            hash.update(data);
+            size += data.length;
+            if (entry.size !== null && size > entry.size) {
+              throw new TransferError('io', CANCEL_CODES.IO, `${entry.path} grew while it was being sent`, false);
+            }
+            await Promise.race([channel.send({ type: 'data', index, data }), stopping]);
+            bytes += data.length;
+            options.onProgress?.({ bytes, total: offer.totalSize });
+          }
+        }
+      } finally {
+        // Stops reading (closes the file) when we leave early.
+        void pieces.return?.()?.catch(() => {});
+      }
+      if (entry.size !== null && size !== entry.size) {
+        throw new TransferError('io', CANCEL_CODES.IO, `${entry.path} shrank while it was being sent`, false);
+      }
+      const sha256 = hash.hex();
+      files.push({ path: entry.path, size, sha256 });
+      await Promise.race([channel.send(sender.fileEnd(index, size, sha256)), stopping]);
+    }
+    await Promise.race([channel.send(sender.done()), stopping]);
+    await Promise.race([reader, stopping]);
+    await channel.end();
+    return { transport: channel.transport, bytes, files };
+  } catch (error) {
+    if (stopped === undefined && !(error instanceof TransferError)) {
+      // Our direction broke (a relay that cut our upload, say): the receiver's direction may still bring its CANCEL
+      // with the real reason, so give it a moment.
+      await Promise.race([stopping, new Promise((resolve) => setTimeout(resolve, 2000))]).catch(() => {});
+    }
+    const { error: failure, cancel } = classify(stopped ?? error);
+    const frame = failure.byPeer ? undefined : (cancelFor(failure) ?? cancel ?? readerCancel);
+    if (frame) await sendQuietly(channel, frame);
+    channel.close();
+    throw failure;
+  } finally {
+    unlisten();
+  }
+}
+
+/**
+ * Receives one transfer: waits for the offer, asks `decide`, then writes every file through the sink, checking each
+ * SHA-256 and the DONE totals before confirming. Throws a TransferError on any failure, after sink.abort() and after
+ * telling the peer (CANCEL) when the failure is ours.
+ */
+export async function receiveTransfer(channel: FrameChannel, options: ReceiveOptions): Promise<TransferResult> {
+  const receiver = new TransferReceiver({ createHash: options.createHash });
+  let sink: FileSink | undefined;
+  let cancelled: TransferError | undefined;
+  const files: FileResult[] = [];
+  let bytes = 0;
+  let total: number | null = null;
+  let wake: (() => void) | undefined;
+  const stopping = new Promise<never>((_, reject) => {
+    wake = () => reject(cancelled);
+  });
+  stopping.catch(() => {});
+  const unlisten = onAbort(options.signal, () => {
+    cancelled = userCancelled(options.signal);
+    wake?.();
+  });
+  try {
+    for (;;) {
+      const frame = await Promise.race([channel.receive(), stopping]);
+      if (frame === undefined) throw new TransferError('lost', 'CONNECTION_LOST', 'the sender went away', true);
+      const event = receiver.receive(frame);
+      if (event === undefined) continue;
+      switch (event.type) {
+        case 'offer': {
+          total = event.offer.totalSize;
+          options.onOffer?.(event.offer);
+          const decision = await Promise.race([options.decide(event.offer), stopping]);
+          if (!decision.accept) {
+            await Promise.race([channel.send(receiver.decline(decision.reason)), stopping]);
+            await channel.end();
+            throw new TransferError('declined', 'DECLINED', decision.reason, false);
+          }
+          sink = decision.sink;
+          await Promise.race([channel.send(receiver.accept()), stopping]);
+          options.onProgress?.({ bytes, total });
+          break;
+        }
+        case 'data':
+          try {
+            await (sink as FileSink).write(event.index, event.entry, event.data);
+          } catch (error) {
+            throw ioError(event.entry, error);
+          }
+          bytes += event.data.length;
+          options.onProgress?.({ bytes, total });
+          break;
+        case 'file-end':
+          if (!event.ok) {
+            await sendQuietly(channel, event.reply);
+            const reason = event.reply.type === 'cancel' ? event.reply.reason : 'hash mismatch';
+            throw new TransferError('integrity', CANCEL_CODES.INTEGRITY, reason, false);
+          }
+          try {
+            await (sink as FileSink).fileDone(event.index, event.entry);
+          } catch (error) {
+            throw ioError(event.entry, error);
+          }
+          files.push({ path: event.entry.path, size: event.size, sha256: event.sha256 });
+          await Promise.race([channel.send(event.reply), stopping]);
+          break;
+        case 'done':
+          try {
+            await (sink as FileSink).complete();
+          } catch (error) {
+            const message = error instanceof Error ? error.message : String(error);
+            throw new TransferError('io', CANCEL_CODES.IO, `cannot put the files in place: ${message}`, false);
+          }
+          sink = undefined;
+          await channel.send(event.reply);
+          await channel.end();
+          return { transport: channel.transport, bytes, files };
+        case 'cancel':
+          throw cancelledByPeer(event.code, event.reason);
+      }
+    }
+  } catch (error) {
+    const { error: failure, cancel } = classify(cancelled ?? error);
+    await sink?.abort();
+    // A DECLINE was already sent; a hash mismatch already sent its CANCEL INTEGRITY.
+    const frame = failure.byPeer || failure.code === 'DECLINED' ? undefined : (cancelFor(failure) ?? cancel);
+    if (frame) await sendQuietly(channel, frame);
+    channel.close();
+    throw failure;
+  } finally {
+    unlisten();
+  }
+}
+
+/** The CANCEL for a failure that is ours and carries its own code (a user's cancel, a local I/O error). */
+function cancelFor(failure: TransferError): Frame | undefined {
+  if (failure.failure !== 'cancelled' && failure.failure !== 'io') return undefined;
+  return { type: 'cancel', code: failure.code, reason: failure.message.slice(0, 1000) };
+}
+
+function ioError(entry: Entry, error: unknown): TransferError {
+  const message = error instanceof Error ? error.message : String(error);
+  return new TransferError('io', CANCEL_CODES.IO, `cannot write ${entry.path}: ${message}`, false);
+}
