@@ -1,0 +1,272 @@
+// The rooms screen: join a room by name on the signaling hub, see who else is in it (live), and talk to them over
+// a data channel per member. Each member's row shows its verification string; the same words appear on the
+// other side exactly when nobody sits between the two browsers. `/#room=NAME` opens this screen in that room.
+
+import type { ServerMessage } from '../../../src/protocol/signaling.ts';
+import { h, uid } from '../lib/dom.ts';
+import { RoomPeer } from '../net/room-peer.ts';
+import { SignalingClient, SignalingError } from '../net/signaling.ts';
+import type { AppContext } from '../screens.ts';
+
+const ROOM_HASH = /^#room=(.+)$/;
+
+/** The room a hash names (`#room=NAME`, URL-encoded), if any. */
+export function roomFromHash(hash: string): string | undefined {
+  const raw = ROOM_HASH.exec(hash)?.[1];
+  if (raw === undefined) return undefined;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+const STATE_LABEL: Record<RTCPeerConnectionState, string> = {
+  new: 'waiting',
+  connecting: 'connecting',
+  connected: 'connected',
+  disconnected: 'connection interrupted',
+  failed: 'connection failed',
+  closed: 'closed',
+};
+
+export function mount(root: HTMLElement, context: AppContext, hash: string): () => void {
+  let client: SignalingClient | undefined;
+  let room: string | undefined;
+  const peers = new Map<string, RoomPeer>();
+
+  const nameInput = h('input', {
+    type: 'text',
+    id: uid('room'),
+    value: roomFromHash(hash) ?? '',
+    autocomplete: 'off',
+    autocapitalize: 'off',
+    spellcheck: false,
+    required: true,
+    maxlength: 128,
+    placeholder: 'e.g. kitchen-table',
+  });
+  const joinButton = h('button', { type: 'submit', class: 'primary' }, 'Join');
+  const leaveButton = h('button', { type: 'button', hidden: true }, 'Leave');
+  const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
+  const identity = h('p', { class: 'hint' });
+  const shareLink = h('a', {});
+  const share = h('p', { class: 'hint', hidden: true }, 'Invite others with ', shareLink);
+  const joinForm = h(
+    'form',
+    { class: 'plain' },
+    h('div', { class: 'field' }, h('label', { for: nameInput.id }, 'Room name'), nameInput),
+    h('div', { class: 'actions' }, joinButton, leaveButton),
+  );
+
+  const memberList = h('ul', { class: 'members', 'aria-label': 'Members' });
+  const memberEmpty = h('p', { class: 'hint' }, 'Nobody else is here yet.');
+
+  const chatLog = h('ol', { class: 'chat-log', role: 'log', 'aria-live': 'polite', 'aria-label': 'Chat messages' });
+  const chatInput = h('input', { type: 'text', id: uid('chat'), autocomplete: 'off', maxlength: 4000, disabled: true });
+  const chatSend = h('button', { type: 'submit', class: 'primary', disabled: true }, 'Send');
+  const chatForm = h(
+    'form',
+    { class: 'chat-form' },
+    h('label', { for: chatInput.id, class: 'visually-hidden' }, 'Message'),
+    chatInput,
+    chatSend,
+  );
+
+  root.append(
+    h('h1', {}, 'Rooms'),
+    h(
+      'p',
+      { class: 'lead' },
+      'Join a room by name; everyone in it connects directly (WebRTC) and can chat. Compare the verification words with the other person: if they match, nobody is in between.',
+    ),
+    h(
+      'div',
+      { class: 'cards' },
+      h(
+        'section',
+        { class: 'card', 'aria-labelledby': 'room-h' },
+        h('h2', { id: 'room-h' }, 'Room'),
+        joinForm,
+        status,
+        identity,
+        share,
+      ),
+      h(
+        'section',
+        { class: 'card', 'aria-labelledby': 'members-h' },
+        h('h2', { id: 'members-h' }, 'Members'),
+        memberEmpty,
+        memberList,
+      ),
+      h(
+        'section',
+        { class: 'card wide', 'aria-labelledby': 'chat-h' },
+        h('h2', { id: 'chat-h' }, 'Chat'),
+        chatLog,
+        chatForm,
+      ),
+    ),
+  );
+
+  function say(text: string, tone: 'done' | 'failed' | '' = ''): void {
+    status.textContent = text;
+    status.dataset.tone = tone;
+  }
+
+  function renderMembers(): void {
+    memberList.replaceChildren(
+      ...[...peers.values()].map((peer) =>
+        h(
+          'li',
+          { class: 'member', 'data-peer': peer.remoteId, 'data-state': peer.state },
+          h('span', { class: 'member-id' }, peer.remoteId),
+          h('span', { class: 'member-state' }, STATE_LABEL[peer.state]),
+          peer.verification
+            ? h(
+                'span',
+                { class: 'verification', 'aria-label': `Verification with ${peer.remoteId}` },
+                h('span', { class: 'words' }, peer.verification.words),
+                h('span', { class: 'digits' }, peer.verification.digits),
+              )
+            : h('span', { class: 'verification pending' }, 'verification pending'),
+        ),
+      ),
+    );
+    memberEmpty.hidden = peers.size > 0 || room === undefined;
+    const open = [...peers.values()].some((p) => p.chatOpen);
+    chatInput.disabled = !open;
+    chatSend.disabled = !open;
+  }
+
+  function addChat(who: string, text: string, mine: boolean): void {
+    chatLog.append(
+      h(
+        'li',
+        { class: mine ? 'chat mine' : 'chat' },
+        h('span', { class: 'chat-from' }, mine ? 'you' : who),
+        h('span', { class: 'chat-text' }, text),
+      ),
+    );
+    chatLog.scrollTop = chatLog.scrollHeight;
+  }
+
+  function peerFor(id: string): RoomPeer {
+    let peer = peers.get(id);
+    if (!peer && client) {
+      const signaling = client;
+      peer = new RoomPeer(signaling.id, id, signaling.welcome.iceServers, (message) => signaling.send(message), {
+        change: renderMembers,
+        chat: (text) => addChat(id, text, false),
+      });
+      peers.set(id, peer);
+      renderMembers();
+    }
+    return peer as RoomPeer;
+  }
+
+  function drop(id: string): void {
+    peers.get(id)?.close();
+    peers.delete(id);
+    renderMembers();
+  }
+
+  function onPush(message: ServerMessage): void {
+    if (message.type === 'member-joined' && message.room === room) peerFor(message.peer);
+    else if (message.type === 'member-left' && message.room === room) drop(message.peer);
+    else if (message.type === 'hangup') drop(message.from);
+    else if (message.type === 'offer' || message.type === 'answer' || message.type === 'candidate')
+      void peerFor(message.from).handle(message);
+    else if (message.type === 'error') say(`The signaling server refused a message: ${message.message}`, 'failed');
+  }
+
+  function reset(): void {
+    for (const id of [...peers.keys()]) drop(id);
+    room = undefined;
+    client = undefined;
+    joinButton.hidden = false;
+    leaveButton.hidden = true;
+    nameInput.disabled = false;
+    share.hidden = true;
+    identity.textContent = '';
+    renderMembers();
+  }
+
+  async function join(name: string): Promise<void> {
+    joinButton.disabled = true;
+    nameInput.disabled = true;
+    say(`Joining ${name}…`);
+    try {
+      const signaling = await SignalingClient.connect(context.origin, onPush, (reason) => {
+        if (client === signaling) {
+          reset();
+          say(`Disconnected from the signaling server (${reason}). Join again to reconnect.`, 'failed');
+        }
+      });
+      client = signaling;
+      const reply = await signaling.request({ type: 'join', room: name });
+      if (reply.type !== 'joined') throw new SignalingError('unexpected', `unexpected reply ${reply.type}`);
+      room = name;
+      for (const member of reply.members) peerFor(member);
+      say(`In room ${name}.`, 'done');
+      identity.textContent = `You are ${signaling.id}.`;
+      const link = `${context.origin}/#room=${encodeURIComponent(name)}`;
+      shareLink.href = link;
+      shareLink.textContent = link;
+      share.hidden = false;
+      joinButton.hidden = true;
+      leaveButton.hidden = false;
+      renderMembers();
+    } catch (err) {
+      client?.close();
+      reset();
+      const reason =
+        err instanceof SignalingError && err.code === 'room_full' ? 'the room is full' : (err as Error).message;
+      say(`Could not join ${name}: ${reason}. Try again or pick another name.`, 'failed');
+    } finally {
+      joinButton.disabled = false;
+    }
+  }
+
+  joinForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const name = nameInput.value.trim();
+    if (name) void join(name);
+  });
+  leaveButton.addEventListener('click', () => {
+    const signaling = client;
+    const name = room;
+    reset();
+    if (signaling && name) {
+      // Leaving the room tells the others at once; closing the socket ends our id.
+      void signaling.request({ type: 'leave', room: name }).finally(() => signaling.close());
+    }
+    say('You left the room.');
+  });
+  chatForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const text = chatInput.value.trim();
+    if (!text) return;
+    let sent = 0;
+    for (const peer of peers.values()) {
+      if (peer.chatOpen) {
+        peer.sendChat(text);
+        sent += 1;
+      }
+    }
+    if (sent > 0) {
+      addChat('', text, true);
+      chatInput.value = '';
+    }
+  });
+
+  const initial = roomFromHash(hash);
+  if (initial) void join(initial);
+  renderMembers();
+
+  return () => {
+    const signaling = client;
+    reset();
+    signaling?.close();
+  };
+}
