@@ -76,7 +76,7 @@ describe('web app: rooms screen in Chromium', { timeout: 90_000 }, () => {
       await alice.page.getByRole('button', { name: 'Join' }).click();
       await alice.page
         .getByRole('status')
-        .filter({ hasText: `In room ${room}` })
+        .filter({ hasText: `In room “${room}”` })
         .waitFor({ timeout: STEP_MS });
       const bob = await app(`#room=${encodeURIComponent(room)}`, viewport);
 

@@ -36,6 +36,7 @@ export const SCREENS: readonly ScreenEntry[] = [
     claims: (hash) => hash.startsWith('#room='),
     load: () => import('./screens/rooms.ts'),
   },
+  { id: 'diagnostics', title: 'Diagnostics', load: () => import('./screens/diagnostics.ts') },
   // Code transfers (issue 6, part 2) plug in here:
   // { id: 'code', title: 'Code', claims: (hash) => isValidCode(hash.slice(1)), load: () => import('./screens/code.ts') },
 ];

@@ -126,6 +126,7 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
             ? h(
                 'span',
                 { class: 'verification', 'aria-label': `Verification with ${peer.remoteId}` },
+                h('span', { class: 'verification-label' }, 'Verify:'),
                 h('span', { class: 'words' }, peer.verification.words),
                 h('span', { class: 'digits' }, peer.verification.digits),
               )
@@ -195,7 +196,7 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
   async function join(name: string): Promise<void> {
     joinButton.disabled = true;
     nameInput.disabled = true;
-    say(`Joining ${name}…`);
+    say(`Joining “${name}”…`);
     try {
       const signaling = await SignalingClient.connect(context.origin, onPush, (reason) => {
         if (client === signaling) {
@@ -208,7 +209,7 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
       if (reply.type !== 'joined') throw new SignalingError('unexpected', `unexpected reply ${reply.type}`);
       room = name;
       for (const member of reply.members) peerFor(member);
-      say(`In room ${name}.`, 'done');
+      say(`In room “${name}”.`, 'done');
       identity.textContent = `You are ${signaling.id}.`;
       const link = `${context.origin}/#room=${encodeURIComponent(name)}`;
       shareLink.href = link;
@@ -222,7 +223,7 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
       reset();
       const reason =
         err instanceof SignalingError && err.code === 'room_full' ? 'the room is full' : (err as Error).message;
-      say(`Could not join ${name}: ${reason}. Try again or pick another name.`, 'failed');
+      say(`Could not join “${name}”: ${reason}. Try again or pick another name.`, 'failed');
     } finally {
       joinButton.disabled = false;
     }
