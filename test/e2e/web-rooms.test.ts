@@ -58,6 +58,20 @@ async function sees(page: Page, text: string): Promise<void> {
   await page.getByRole('log').locator('li.chat', { hasText: text }).waitFor({ timeout: STEP_MS });
 }
 
+async function testResult(page: Page, text: string): Promise<string> {
+  const status = page
+    .locator('section', { has: page.getByRole('heading', { name: 'Throughput test' }) })
+    .getByRole('status');
+  try {
+    await status.filter({ hasText: text }).waitFor({ timeout: STEP_MS });
+  } catch (err) {
+    throw new Error(`the throughput status never showed ${text}; it says "${await status.textContent()}"`, {
+      cause: err,
+    });
+  }
+  return (await status.textContent()) ?? '';
+}
+
 function noErrors(...apps: AppPage[]): void {
   for (const a of apps) assert.deepEqual(a.errors, [], 'the page logged errors');
 }
@@ -67,7 +81,7 @@ describe('web app: rooms screen in Chromium', { timeout: 90_000 }, () => {
     ['desktop', DESKTOP],
     ['phone', PHONE],
   ] as const) {
-    test(`two members chat both ways and see the same verification string (${size})`, async () => {
+    test(`two members chat both ways, see the same verification string and run a throughput test (${size})`, async () => {
       const room = `room ${size} ${Math.random().toString(36).slice(2, 8)}`;
       // One joins with the form, the other with a room link.
       const alice = await app('#/rooms', viewport);
@@ -94,6 +108,22 @@ describe('web app: rooms screen in Chromium', { timeout: 90_000 }, () => {
       await sees(alice.page, 'and hello from bob');
       await screenshot(alice.page, `rooms-chat-${size}`);
       await screenshot(bob.page, `rooms-chat-other-${size}`);
+
+      // Throughput, ordered on one run and unordered on the other: both ends report a rate.
+      const ordered = size === 'desktop';
+      await alice.page.getByLabel('Megabytes').fill('16');
+      await alice.page.getByLabel('Ordered delivery').setChecked(ordered);
+      await alice.page.getByRole('button', { name: 'Start test' }).click();
+      const rate = /in \d+\.\d\d s: [\d.]+ (kB|MB)\/s/;
+      const [sent, received] = await Promise.all([
+        testResult(alice.page, 'Sent 16.0 MB'),
+        testResult(bob.page, 'Received 16.0 MB'),
+      ]);
+      assert.match(sent, rate);
+      assert.match(sent, /took \d+\.\d\d s/, "the sender hears the receiver's time");
+      assert.match(received, rate);
+      await screenshot(alice.page, `rooms-throughput-${size}`);
+      await screenshot(bob.page, `rooms-throughput-other-${size}`);
 
       // Leaving: bob's row disappears from alice's list, and she is alone again.
       await bob.page.getByRole('button', { name: 'Leave' }).click();

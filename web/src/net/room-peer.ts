@@ -14,6 +14,8 @@ export interface RoomPeerEvents {
   /** Connection state, verification string or channel changed: redraw. */
   change(): void;
   chat(text: string): void;
+  /** The member opened a channel of its own (a throughput test). */
+  channel(channel: RTCDataChannel): void;
 }
 
 const CHAT_CHANNEL_ID = 0;
@@ -50,6 +52,7 @@ export class RoomPeer {
       else this.signal({ type: 'end-of-candidates', to: remoteId });
     });
     this.pc.addEventListener('connectionstatechange', () => events.change());
+    this.pc.addEventListener('datachannel', (event) => events.channel(event.channel));
     if (this.offerer) void this.offer();
   }
 

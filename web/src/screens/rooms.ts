@@ -4,8 +4,10 @@
 
 import type { ServerMessage } from '../../../src/protocol/signaling.ts';
 import { h, uid } from '../lib/dom.ts';
+import { formatBytes, formatRate } from '../lib/format.ts';
 import { RoomPeer } from '../net/room-peer.ts';
 import { SignalingClient, SignalingError } from '../net/signaling.ts';
+import { receiveThroughput, sendThroughput, type ThroughputResult, throughputBytes } from '../net/throughput.ts';
 import type { AppContext } from '../screens.ts';
 
 const ROOM_HASH = /^#room=(.+)$/;
@@ -73,6 +75,33 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
     chatSend,
   );
 
+  const targetSelect = h('select', { id: uid('target'), disabled: true });
+  const sizeInput = h('input', {
+    type: 'number',
+    id: uid('size'),
+    min: 1,
+    max: 1024,
+    value: 16,
+    inputmode: 'numeric',
+    required: true,
+  });
+  const orderedInput = h('input', { type: 'checkbox', checked: true });
+  const testButton = h('button', { type: 'submit', class: 'primary', disabled: true }, 'Start test');
+  const testStatus = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
+  const testProgress = h('progress', { max: 1, value: 0, hidden: true, 'aria-label': 'Throughput test progress' });
+  const testForm = h(
+    'form',
+    { class: 'plain' },
+    h(
+      'div',
+      { class: 'row' },
+      h('div', { class: 'field' }, h('label', { for: targetSelect.id }, 'To member'), targetSelect),
+      h('div', { class: 'field' }, h('label', { for: sizeInput.id }, 'Megabytes'), sizeInput),
+    ),
+    h('label', { class: 'check' }, orderedInput, 'Ordered delivery'),
+    h('div', { class: 'actions' }, testButton),
+  );
+
   root.append(
     h('h1', {}, 'Rooms'),
     h(
@@ -106,6 +135,19 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
         chatLog,
         chatForm,
       ),
+      h(
+        'section',
+        { class: 'card', 'aria-labelledby': 'tput-h' },
+        h('h2', { id: 'tput-h' }, 'Throughput test'),
+        h(
+          'p',
+          { class: 'hint' },
+          'Sends zeros over a new data channel (256 KiB messages, at most 8 MiB waiting in the send buffer) and times both ends.',
+        ),
+        testForm,
+        testStatus,
+        testProgress,
+      ),
     ),
   );
 
@@ -135,9 +177,60 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
       ),
     );
     memberEmpty.hidden = peers.size > 0 || room === undefined;
-    const open = [...peers.values()].some((p) => p.chatOpen);
-    chatInput.disabled = !open;
-    chatSend.disabled = !open;
+    const connected = [...peers.values()].filter((p) => p.chatOpen);
+    chatInput.disabled = connected.length === 0;
+    chatSend.disabled = connected.length === 0;
+    const chosen = targetSelect.value;
+    targetSelect.replaceChildren(
+      ...connected.map((p) => h('option', { value: p.remoteId, selected: p.remoteId === chosen }, p.remoteId)),
+    );
+    targetSelect.disabled = connected.length === 0 || testing;
+    testButton.disabled = connected.length === 0 || testing;
+  }
+
+  let testing = false;
+
+  function showResult(verb: string, who: string, result: ThroughputResult): void {
+    const seconds = result.ms / 1000;
+    const remote = result.remoteMs === undefined ? '' : ` (${who} took ${(result.remoteMs / 1000).toFixed(2)} s)`;
+    testStatus.textContent = `${verb} ${formatBytes(result.bytes)} in ${seconds.toFixed(2)} s: ${formatRate(result.bytes / seconds)}${remote}.`;
+    testStatus.dataset.tone = 'done';
+  }
+
+  function progress(total: number): (bytes: number) => void {
+    testProgress.hidden = false;
+    testProgress.value = 0;
+    return (bytes) => {
+      testProgress.value = Math.min(1, bytes / total);
+    };
+  }
+
+  async function runTest(peer: RoomPeer, bytes: number, ordered: boolean): Promise<void> {
+    testing = true;
+    renderMembers();
+    testStatus.dataset.tone = '';
+    testStatus.textContent = `Sending ${formatBytes(bytes)} to ${peer.remoteId}…`;
+    try {
+      showResult('Sent', peer.remoteId, await sendThroughput(peer.pc, bytes, ordered, progress(bytes)));
+    } catch (err) {
+      testStatus.textContent = `The test failed: ${(err as Error).message}.`;
+      testStatus.dataset.tone = 'failed';
+    } finally {
+      testing = false;
+      renderMembers();
+    }
+  }
+
+  async function receiveTest(from: string, channel: RTCDataChannel): Promise<void> {
+    const bytes = throughputBytes(channel.label) ?? 0;
+    testStatus.dataset.tone = '';
+    testStatus.textContent = `Receiving a ${formatBytes(bytes)} test from ${from}…`;
+    try {
+      showResult('Received', from, await receiveThroughput(channel, progress(bytes)));
+    } catch (err) {
+      testStatus.textContent = `The test from ${from} failed: ${(err as Error).message}.`;
+      testStatus.dataset.tone = 'failed';
+    }
   }
 
   function addChat(who: string, text: string, mine: boolean): void {
@@ -159,6 +252,10 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
       peer = new RoomPeer(signaling.id, id, signaling.welcome.iceServers, (message) => signaling.send(message), {
         change: renderMembers,
         chat: (text) => addChat(id, text, false),
+        channel: (channel) => {
+          if (throughputBytes(channel.label) !== undefined) void receiveTest(id, channel);
+          else channel.close();
+        },
       });
       peers.set(id, peer);
       renderMembers();
@@ -259,6 +356,18 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
       addChat('', text, true);
       chatInput.value = '';
     }
+  });
+
+  testForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const peer = peers.get(targetSelect.value);
+    const megabytes = sizeInput.valueAsNumber;
+    if (!peer || !Number.isInteger(megabytes) || megabytes < 1 || megabytes > 1024) {
+      testStatus.textContent = 'Pick a connected member and a whole number of megabytes from 1 to 1024.';
+      testStatus.dataset.tone = 'failed';
+      return;
+    }
+    void runTest(peer, megabytes * 1_000_000, orderedInput.checked);
   });
 
   const initial = roomFromHash(hash);
