@@ -130,7 +130,7 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
       ),
       h(
         'section',
-        { class: 'card wide', 'aria-labelledby': 'chat-h' },
+        { class: 'card', 'aria-labelledby': 'chat-h' },
         h('h2', { id: 'chat-h' }, 'Chat'),
         chatLog,
         chatForm,
