@@ -116,7 +116,7 @@ describe('web app: rooms screen in Chromium', { timeout: 90_000 }, () => {
       await alice.page.getByRole('button', { name: 'Start test' }).click();
       const rate = /in \d+\.\d\d s: [\d.]+ (kB|MB)\/s/;
       const [sent, received] = await Promise.all([
-        testResult(alice.page, 'Sent 16.0 MB'),
+        testResult(alice.page, `Sent (${ordered ? 'ordered' : 'unordered'}) 16.0 MB`),
         testResult(bob.page, 'Received 16.0 MB'),
       ]);
       assert.match(sent, rate);

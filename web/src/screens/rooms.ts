@@ -211,7 +211,11 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
     testStatus.dataset.tone = '';
     testStatus.textContent = `Sending ${formatBytes(bytes)} to ${peer.remoteId}…`;
     try {
-      showResult('Sent', peer.remoteId, await sendThroughput(peer.pc, bytes, ordered, progress(bytes)));
+      showResult(
+        ordered ? 'Sent (ordered)' : 'Sent (unordered)',
+        peer.remoteId,
+        await sendThroughput(peer.pc, bytes, ordered, progress(bytes)),
+      );
     } catch (err) {
       testStatus.textContent = `The test failed: ${(err as Error).message}.`;
       testStatus.dataset.tone = 'failed';
