@@ -24,8 +24,17 @@ const FLAGS = [
 export const PHONE = { width: 390, height: 844 };
 export const DESKTOP = { width: 1280, height: 800 };
 
-export async function launchBrowser(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS, timeout: 30_000 });
+// WebRTC on loopback: Chromium gathers loopback candidates only with this flag and camera/microphone permission
+// (openApp grants it); the fake devices stand in for a camera and a microphone.
+const WEBRTC_FLAGS = [
+  '--allow-loopback-in-peer-connection',
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+];
+
+export async function launchBrowser(options: { webrtc?: boolean } = {}): Promise<Browser> {
+  const args = options.webrtc ? [...FLAGS, ...WEBRTC_FLAGS] : FLAGS;
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args, timeout: 30_000 });
 }
 
 export interface AppPage {
@@ -36,8 +45,15 @@ export interface AppPage {
 }
 
 /** A fresh context (its own service worker registration and downloads) with the app open at `url`. */
-export async function openApp(browser: Browser, url: string, viewport = DESKTOP): Promise<AppPage> {
+export async function openApp(
+  browser: Browser,
+  url: string,
+  viewport = DESKTOP,
+  options: { media?: boolean } = {},
+): Promise<AppPage> {
   const context = await browser.newContext({ acceptDownloads: true, viewport });
+  // Camera and microphone permission, for WebRTC tests: without it Chromium hides the loopback candidates.
+  if (options.media) await context.grantPermissions(['camera', 'microphone'], { origin: new URL(url).origin });
   // tsx compiles functions given to page.evaluate with a __name helper the page does not have.
   await context.addInitScript('globalThis.__name = (f) => f');
   const page = await context.newPage();

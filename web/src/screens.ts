@@ -29,6 +29,14 @@ export interface ScreenEntry {
 
 export const SCREENS: readonly ScreenEntry[] = [
   { id: 'relay', title: 'Relay', load: async () => relay },
+  // `/#room=NAME` is a room link: it opens the rooms screen in that room.
+  {
+    id: 'rooms',
+    title: 'Rooms',
+    claims: (hash) => hash.startsWith('#room='),
+    load: () => import('./screens/rooms.ts'),
+  },
+  { id: 'diagnostics', title: 'Diagnostics', load: () => import('./screens/diagnostics.ts') },
   // Code transfers (issue 6, part 2) plug in here:
   // { id: 'code', title: 'Code', claims: (hash) => isValidCode(hash.slice(1)), load: () => import('./screens/code.ts') },
 ];
