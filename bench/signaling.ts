@@ -4,7 +4,7 @@
 //   2. forwarding: two peers ping-pong a 2 KB candidate through the server while others sit connected;
 //   3. `ferry connect` (the built CLI) from process start to data channel open, against `ferry listen`.
 // Usage: node --import tsx bench/signaling.ts [--runs 3] [--peers 5000] [--idle 1000] [--rounds 5000] [--connects 20]
-// Results (medians of the runs, and ratios) go to stdout as Markdown; bench/SIGNALING.md holds the latest.
+// Results (medians of the runs, and ratios) go to stdout as Markdown; bench/README.md holds the latest.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';

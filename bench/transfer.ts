@@ -9,7 +9,7 @@
 // Throughput of ferry is the receiver's own timing of the transfer (offer → verified done, so it includes asking,
 // disk reads and writes and both SHA-256s); the handshake is in (3). Baselines are timed from start to finish.
 // Usage: node --import tsx bench/transfer.ts [--runs 3] [--mib 1024] [--ttfb 20] [--only p2p,relay,ttfb]
-// Results (medians and ratios) go to stdout as Markdown; bench/TRANSFER.md holds the latest.
+// Results (medians and ratios) go to stdout as Markdown; bench/README.md holds the latest.
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { once } from 'node:events';

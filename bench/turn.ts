@@ -3,7 +3,7 @@
 // alternating in the same run. The question is what the relay costs in throughput and set-up time; on loopback
 // the answer should be "little", and the figure that matters is that relay-only works at all.
 // Usage: node --import tsx bench/turn.ts [--runs 5] [--mib 256] [--chunk-kib 64] [--high-kib 1024] [--low-kib 512]
-// Results (per run, medians, ratios) go to stdout as Markdown; bench/TURN.md holds the latest.
+// Results (per run, medians, ratios) go to stdout as Markdown; bench/README.md holds the latest.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';

@@ -4,7 +4,7 @@
 // own DTLS transport has started (fixed upstream in libdatachannel#1554), although RFC 5763 §5 wants an offerer
 // ready for one; OpenSSL resends it after 1 s. On loopback about one connection in three pays that second.
 // Holding the offerer's candidates until the answer did not help between two processes, and offering
-// `setup:active` removed the stall but hung some connections (bench/SIGNALING.md), so candidates simply trickle
+// `setup:active` removed the stall but hung some connections (bench/README.md), so candidates simply trickle
 // once our description has gone.
 import type { ServerMessageOf } from '../protocol/signaling.ts';
 import type { PeerDataChannel } from './data-channel.ts';
