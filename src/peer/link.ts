@@ -3,9 +3,9 @@
 // Known stall: libdatachannel 0.24 (in node-datachannel 0.33) drops a DTLS ClientHello that arrives before its
 // own DTLS transport has started (fixed upstream in libdatachannel#1554), although RFC 5763 §5 wants an offerer
 // ready for one; OpenSSL resends it after 1 s. On loopback about one connection in three pays that second.
-// Holding the offerer's candidates until the answer did not help between two processes, and offering
-// `setup:active` removed the stall but hung some connections (bench/README.md), so candidates simply trickle
-// once our description has gone.
+// Offering `setup:active` removed the stall but hung some connections (bench/README.md). The offerer does hold
+// its candidates until the answer is applied: sent earlier, they let the answerer's ICE checks and DTLS
+// ClientHello reach us before we know its fingerprint, and libdatachannel then fails the handshake ("unknown CA").
 import type { ServerMessageOf } from '../protocol/signaling.ts';
 import type { PeerDataChannel } from './data-channel.ts';
 import {
@@ -62,7 +62,6 @@ export class PeerLink {
     // The offerer takes the DTLS client role (see the top of this file); our own side follows the answer's
     // `passive`, since libdatachannel reads its role from the remote description.
     await this.describe(offer);
-    this.releaseCandidates();
     return channel;
   }
 
@@ -109,6 +108,7 @@ export class PeerLink {
     try {
       if (message.type === 'answer') {
         await this.pc.setRemoteDescription({ type: 'answer', sdp: message.sdp });
+        this.releaseCandidates();
       } else if (message.type === 'candidate') await this.pc.addIceCandidate(message.candidate);
       else if (message.type === 'end-of-candidates') await this.pc.addIceCandidate(null);
     } catch (err) {

@@ -4,23 +4,8 @@
 // served by a tiny HTTP server on 127.0.0.1.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type Browser, chromium, type Page } from 'playwright-core';
-
-export const CHROMIUM = '/usr/bin/chromium';
-
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-quic',
-  '--allow-loopback-in-peer-connection',
-  '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-];
+import type { Browser, Page } from 'playwright-core';
+import { launchBrowser } from './browser.ts';
 
 export interface TestBrowser {
   browser: Browser;
@@ -40,7 +25,7 @@ export async function launchChromium(): Promise<TestBrowser> {
   let browser: Browser;
   try {
     // Playwright kills the browser if this process exits without closing it.
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS, timeout: 30_000 });
+    browser = await launchBrowser({ webrtc: true });
   } catch (err) {
     server.close();
     throw err;
