@@ -29,6 +29,10 @@ const MiB = 2 ** 20;
 const MB = 1e6;
 const SMALL_BYTES = 1024;
 const ALL_RECEIVED = '[INFO] All receiver(s) was/were received successfully.';
+// Every waiting receiver of benchmark 4 comes from 127.0.0.1, and Ferry allows one client 1000 by default.
+const WAITING_FERRY_ARGS = ['--max-pipes-per-client', '20000'];
+
+const singleBytes = (o: RelayOptions) => Math.round(o.sizeGib * 1024) * MiB;
 
 interface RelayOptions {
   runs: number;
@@ -69,7 +73,7 @@ interface Benchmark {
   id: number;
   title: string;
   metrics: readonly MetricSpec[];
-  /** Ferry flags this benchmark needs beyond the defaults (reported with the figures). */
+  /** Ferry flags this benchmark needs beyond the defaults (`describe` names them in the report). */
   ferryArgs?: readonly string[];
   /** The parameters of a run, in words, for the report. */
   describe(options: RelayOptions): string;
@@ -126,10 +130,10 @@ const single: Benchmark = {
   ],
   describe: (o) => `${o.sizeGib} GiB, one receiver`,
   async prepare(ctx) {
-    await writeDataFile(path.join(ctx.tempDir, 'single.bin'), Math.round(ctx.options.sizeGib * 1024) * MiB);
+    await writeDataFile(path.join(ctx.tempDir, 'single.bin'), singleBytes(ctx.options));
   },
   async measure(server, ctx) {
-    const bytes = Math.round(ctx.options.sizeGib * 1024) * MiB;
+    const bytes = singleBytes(ctx.options);
     const cpu = readCpuSeconds(server.pid);
     const [mbps] = await curlTransfer(server, path.join(ctx.tempDir, 'single.bin'), bytes, 1);
     return { mbps: mbps as number, cpu: (readCpuSeconds(server.pid) - cpu) / (bytes / 2 ** 30) };
@@ -326,10 +330,18 @@ async function openWaiters(port: number, count: number, window = 256): Promise<W
   return waiters;
 }
 
-/** One complete 1-byte transfer with fresh connections; resolves with the receiver's body. */
-function probeTransfer(server: RelayServer, pipePath: string): Promise<void> {
+/**
+ * Send one byte to `pipePath`, whose receivers are there or on their way; resolves when the sender's response ends,
+ * which the relay does once every receiver has the byte.
+ */
+function sendByte(server: RelayServer, pipePath: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`probe transfer on ${pipePath} took over 30 s`)), 30_000);
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      put.destroy();
+      reject(err);
+    };
+    const timer = setTimeout(() => fail(new Error(`sending to ${pipePath} took over 30 s`)), 30_000);
     const put = http.request(`${server.url}${pipePath}`, { method: 'PUT', agent: false }, (res) => {
       res.resume();
       res.on('end', () => {
@@ -337,9 +349,16 @@ function probeTransfer(server: RelayServer, pipePath: string): Promise<void> {
         resolve();
       });
     });
-    put.on('error', reject);
+    put.on('error', fail);
     put.end('x');
   });
+}
+
+/** One complete 1-byte transfer on a fresh path, receiver and sender on fresh connections. */
+function probeTransfer(server: RelayServer, label: string): Promise<void> {
+  const pipePath = `/${label}-${randomUUID()}`;
+  http.get(`${server.url}${pipePath}`, { agent: false }, (res) => res.resume()).on('error', () => {});
+  return sendByte(server, pipePath);
 }
 
 async function stableRss(pid: number): Promise<number> {
@@ -359,9 +378,8 @@ const waiting: Benchmark = {
     { key: 'loaded', label: 'RSS with all waiting (MiB)', digits: 1 },
     { key: 'perReceiver', label: 'RSS per waiting receiver (KiB)', digits: 2, target: { op: '<=', ratio: 1 } },
   ],
-  // Every waiting receiver comes from 127.0.0.1, and Ferry caps one client at 1000 by default.
-  ferryArgs: ['--max-pipes-per-client', '20000'],
-  describe: (o) => `${o.waiting} receivers; Ferry runs with --max-pipes-per-client 20000`,
+  ferryArgs: WAITING_FERRY_ARGS,
+  describe: (o) => `${o.waiting} receivers; Ferry runs with ${WAITING_FERRY_ARGS.join(' ')}`,
   async measure(server, ctx) {
     const count = ctx.options.waiting;
     const needed = count + 500;
@@ -369,10 +387,7 @@ const waiting: Benchmark = {
       throw new Error(`this needs ${needed} open files per process; raise it first (ulimit -n ${needed})`);
     }
     // Idle: after one complete transfer, so the code paths a waiting receiver uses are loaded on both sides.
-    const warm = `/warm-${randomUUID()}`;
-    const receiver = http.get(`${server.url}${warm}`, { agent: false }, (res) => res.resume());
-    receiver.on('error', () => {});
-    await probeTransfer(server, warm);
+    await probeTransfer(server, 'warm');
     await sleep(700);
     const idle = await stableRss(server.pid);
 
@@ -380,10 +395,7 @@ const waiting: Benchmark = {
     try {
       // A transfer that connects after every waiter has been written to completes only once the server has
       // accepted and parsed them all (accepts are in order).
-      const probe = `/probe-${randomUUID()}`;
-      const probeReceiver = http.get(`${server.url}${probe}`, { agent: false }, (res) => res.resume());
-      probeReceiver.on('error', () => {});
-      await probeTransfer(server, probe);
+      await probeTransfer(server, 'probe');
       await sleep(700);
       const loaded = await stableRss(server.pid);
 
@@ -394,7 +406,7 @@ const waiting: Benchmark = {
       }
       // Spot check: a sample of the waiters really is waiting for a sender.
       const sample = Array.from({ length: 20 }, (_, i) => waiters[Math.floor((i * count) / 20)] as Waiter);
-      await Promise.all(sample.map((w) => probeTransfer(server, w.path)));
+      await Promise.all(sample.map((w) => sendByte(server, w.path)));
       const deadline = Date.now() + 10_000;
       while (sample.some((w) => !w.seen.includes('\r\n\r\n')) && Date.now() < deadline) await sleep(20);
       const wrong = sample.filter((w) => !w.seen.startsWith('HTTP/1.1 200'));
@@ -417,7 +429,7 @@ async function runRelay(options: RelayOptions): Promise<boolean> {
   console.log(describeMachine());
   const ferry = await prepareFerry(options.ferry);
   const flags = ferry.baseArgs.length > 0 ? ` (with ${ferry.baseArgs.join(' ')}: the relay needs no STUN)` : '';
-  console.log(`Ferry: ${ferry.source}${flags}; piping-server ${pipingVersion()}; both on node ${process.version}\n`);
+  console.log(`Ferry: ${ferry.source}${flags}; both servers on node ${process.version}\n`);
   let ok = true;
   for (const bench of BENCHMARKS.filter((b) => options.only.includes(b.id))) {
     process.stderr.write(`${bench.title}: ${bench.describe(options)} (load ${loadAverage()})\n`);
