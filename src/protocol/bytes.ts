@@ -96,3 +96,67 @@ export function fromBase64Url(text: string): Uint8Array {
   if ((value & ((1 << bits) - 1)) !== 0) throw new TypeError('not canonical base64url');
   return out;
 }
+
+/**
+ * Bytes that arrive in pieces cut anywhere and leave in lengths the reader chooses (records, frames). A read is a
+ * view into one piece when that piece holds it, and a copy only when it straddles pieces.
+ */
+export class ByteQueue {
+  #pieces: Uint8Array[] = [];
+  #length = 0;
+
+  get length(): number {
+    return this.#length;
+  }
+
+  push(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    this.#pieces.push(bytes);
+    this.#length += bytes.length;
+  }
+
+  /** The first `length` bytes (at most {@link length}), left in the queue. */
+  peek(length: number): Uint8Array {
+    const first = this.#pieces[0];
+    if (first !== undefined && first.length >= length) return first.subarray(0, length);
+    const out = new Uint8Array(length);
+    let at = 0;
+    for (const piece of this.#pieces) {
+      const n = Math.min(piece.length, length - at);
+      out.set(piece.subarray(0, n), at);
+      at += n;
+      if (at === length) break;
+    }
+    return out;
+  }
+
+  /** The first `length` bytes (at most {@link length}), removed from the queue. */
+  take(length: number): Uint8Array {
+    const out = this.peek(length);
+    let left = length;
+    while (left > 0) {
+      const piece = this.#pieces[0] as Uint8Array;
+      if (piece.length <= left) {
+        left -= piece.length;
+        this.#pieces.shift();
+      } else {
+        this.#pieces[0] = piece.subarray(left);
+        left = 0;
+      }
+    }
+    this.#length -= length;
+    return out;
+  }
+
+  clear(): void {
+    this.#pieces = [];
+    this.#length = 0;
+  }
+
+  /** If the newest piece shares memory with `input`, keep a copy instead, so the caller may reuse `input`. */
+  detachFrom(input: Uint8Array): void {
+    const last = this.#pieces.length - 1;
+    const piece = this.#pieces[last];
+    if (piece !== undefined && piece.buffer === input.buffer) this.#pieces[last] = piece.slice();
+  }
+}

@@ -17,7 +17,7 @@
 
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes, randomBytes, utf8 } from './bytes.ts';
+import { ByteQueue, concatBytes, randomBytes, utf8 } from './bytes.ts';
 import { ProtocolError } from './errors.ts';
 
 export const STREAM_MAGIC = Uint8Array.of(0x46, 0x52, 0x59, 0x53); // "FRYS"
@@ -365,8 +365,7 @@ export class StreamDecryptor {
   #header: Uint8Array | undefined;
   #key: Uint8Array | undefined;
   #chunkSize = 0;
-  #buffer: Uint8Array[] = [];
-  #buffered = 0;
+  readonly #queue = new ByteQueue();
   #counter = 0;
   #sawLast = false;
   #jobs = new OrderedJobs();
@@ -385,45 +384,8 @@ export class StreamDecryptor {
     return this.#chunkSize;
   }
 
-  #peek(length: number): Uint8Array {
-    const out = new Uint8Array(length);
-    let at = 0;
-    for (const piece of this.#buffer) {
-      const n = Math.min(piece.length, length - at);
-      out.set(piece.subarray(0, n), at);
-      at += n;
-      if (at === length) break;
-    }
-    return out;
-  }
-
-  #take(length: number): Uint8Array {
-    const first = this.#buffer[0];
-    let out: Uint8Array;
-    if (first !== undefined && first.length >= length) {
-      out = first.subarray(0, length);
-      if (first.length === length) this.#buffer.shift();
-      else this.#buffer[0] = first.subarray(length);
-    } else {
-      out = this.#peek(length);
-      let left = length;
-      while (left > 0) {
-        const piece = this.#buffer[0] as Uint8Array;
-        if (piece.length <= left) {
-          left -= piece.length;
-          this.#buffer.shift();
-        } else {
-          this.#buffer[0] = piece.subarray(left);
-          left = 0;
-        }
-      }
-    }
-    this.#buffered -= length;
-    return out;
-  }
-
   async #readHeader(): Promise<void> {
-    const header = this.#take(STREAM_HEADER_BYTES);
+    const header = this.#queue.take(STREAM_HEADER_BYTES);
     const log2 = header[5] as number;
     const magicOk = STREAM_MAGIC.every((byte, i) => header[i] === byte);
     if (!magicOk || header[4] !== STREAM_VERSION || log2 < MIN_CHUNK_LOG2 || log2 > MAX_CHUNK_LOG2) {
@@ -481,13 +443,14 @@ export class StreamDecryptor {
 
   async #parse(out: Uint8Array[]): Promise<void> {
     if (this.#header === undefined) {
-      if (this.#buffered < STREAM_HEADER_BYTES) return;
+      if (this.#queue.length < STREAM_HEADER_BYTES) return;
       await this.#readHeader();
     }
-    while (this.#buffered > 0) {
-      if (this.#sawLast) throw cipherError('CIPHER_TRAILING_DATA', `${this.#buffered} bytes after the last record`);
-      if (this.#buffered < STREAM_RECORD_HEADER_BYTES) return;
-      const word = new DataView(this.#peek(STREAM_RECORD_HEADER_BYTES).buffer).getUint32(0);
+    while (this.#queue.length > 0) {
+      if (this.#sawLast) throw cipherError('CIPHER_TRAILING_DATA', `${this.#queue.length} bytes after the last record`);
+      if (this.#queue.length < STREAM_RECORD_HEADER_BYTES) return;
+      const head = this.#queue.peek(STREAM_RECORD_HEADER_BYTES);
+      const word = new DataView(head.buffer, head.byteOffset, head.byteLength).getUint32(0);
       const last = (word & LAST_FLAG) !== 0;
       const length = word & ~LAST_FLAG;
       // Checked before buffering the body, so a forged length cannot make us hold more than one record.
@@ -495,11 +458,11 @@ export class StreamDecryptor {
       if (length < min || length > this.#chunkSize + STREAM_TAG_BYTES) {
         throw cipherError('CIPHER_TAMPERED', `record ${this.#counter} has an impossible length ${length}`);
       }
-      if (this.#buffered < STREAM_RECORD_HEADER_BYTES + length) return;
-      this.#take(STREAM_RECORD_HEADER_BYTES);
+      if (this.#queue.length < STREAM_RECORD_HEADER_BYTES + length) return;
+      this.#queue.take(STREAM_RECORD_HEADER_BYTES);
       if (this.#counter >= STREAM_MAX_RECORDS) throw new ProtocolError('CIPHER_LIMIT', 'stream too long');
       // Copy: the record must outlive the caller's buffer while its job is in flight.
-      this.#schedule(this.#take(length).slice(), last);
+      this.#schedule(this.#queue.take(length).slice(), last);
       if (last) this.#sawLast = true;
       await this.#jobs.take(this.#concurrency, out);
     }
@@ -514,7 +477,7 @@ export class StreamDecryptor {
       return out;
     } catch (error) {
       this.#state = 'failed';
-      this.#buffer = [];
+      this.#queue.clear();
       await this.#jobs.settle();
       throw error;
     } finally {
@@ -527,12 +490,11 @@ export class StreamDecryptor {
     return this.#run(out, async () => {
       if (ciphertext.length === 0) return;
       if (this.#sawLast) throw cipherError('CIPHER_TRAILING_DATA', `${ciphertext.length} bytes after the last record`);
-      this.#buffer.push(ciphertext);
-      this.#buffered += ciphertext.length;
+      this.#queue.push(ciphertext);
       try {
         await this.#parse(out);
       } finally {
-        keepCopyOfTail(this.#buffer, ciphertext);
+        this.#queue.detachFrom(ciphertext);
       }
     });
   }
@@ -555,11 +517,11 @@ export class StreamDecryptor {
     return this.#run(out, async () => {
       await this.#jobs.take(0, out);
       if (this.#header === undefined) {
-        throw this.#buffered === 0
+        throw this.#queue.length === 0
           ? cipherError('CIPHER_TRUNCATED', 'the stream is empty')
-          : cipherError('CIPHER_TRUNCATED', `the stream ended inside its header (${this.#buffered} bytes)`);
+          : cipherError('CIPHER_TRUNCATED', `the stream ended inside its header (${this.#queue.length} bytes)`);
       }
-      if (this.#buffered > 0) {
+      if (this.#queue.length > 0) {
         throw cipherError('CIPHER_TRUNCATED', `the stream ended inside record ${this.#counter}`);
       }
       if (!this.#sawLast) {

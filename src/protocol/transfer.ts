@@ -20,7 +20,7 @@
 // anything incompatible bumps `version`.
 
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes, toHex, utf8, utf8Strict } from './bytes.ts';
+import { ByteQueue, concatBytes, toHex, utf8, utf8Strict } from './bytes.ts';
 import { ProtocolError, type ProtocolErrorCode } from './errors.ts';
 
 export const TRANSFER_PROTOCOL_VERSION = 1;
@@ -375,8 +375,7 @@ export function decodeFrame(message: Uint8Array): Frame {
  * MAX_FRAME_PAYLOAD is refused from its header alone. DATA payloads returned may share memory with the input.
  */
 export class FrameDecoder {
-  #pieces: Uint8Array[] = [];
-  #buffered = 0;
+  readonly #queue = new ByteQueue();
   #failed = false;
 
   /** `owned`: the caller hands the buffer over and never touches it again, so it is kept without a copy. */
@@ -385,17 +384,16 @@ export class FrameDecoder {
     try {
       if (bytes.length > 0) {
         // Copy: the caller may reuse its buffer, and DATA frames we return may point into this copy.
-        this.#pieces.push(owned ? bytes : bytes.slice());
-        this.#buffered += bytes.length;
+        this.#queue.push(owned ? bytes : bytes.slice());
       }
       const frames: Frame[] = [];
-      while (this.#buffered >= FRAME_HEADER_BYTES) {
-        const head = this.#peek(FRAME_HEADER_BYTES);
+      while (this.#queue.length >= FRAME_HEADER_BYTES) {
+        const head = this.#queue.peek(FRAME_HEADER_BYTES);
         const name = frameName(head[0] as number);
         const length = new DataView(head.buffer, head.byteOffset, head.byteLength).getUint32(1);
         checkLength(name, length);
-        if (this.#buffered < FRAME_HEADER_BYTES + length) break;
-        const whole = this.#take(FRAME_HEADER_BYTES + length);
+        if (this.#queue.length < FRAME_HEADER_BYTES + length) break;
+        const whole = this.#queue.take(FRAME_HEADER_BYTES + length);
         frames.push(parsePayload(name, whole.subarray(FRAME_HEADER_BYTES)));
       }
       return frames;
@@ -407,38 +405,8 @@ export class FrameDecoder {
 
   /** End of the stream: throws FRAME_TRUNCATED if it stopped inside a frame. */
   finish(): void {
-    if (this.#buffered > 0) fail('FRAME_TRUNCATED', `the stream ended inside a frame (${this.#buffered} bytes left)`);
-  }
-
-  #peek(length: number): Uint8Array {
-    const first = this.#pieces[0] as Uint8Array;
-    if (first.length >= length) return first.subarray(0, length);
-    const out = new Uint8Array(length);
-    let at = 0;
-    for (const piece of this.#pieces) {
-      const n = Math.min(piece.length, length - at);
-      out.set(piece.subarray(0, n), at);
-      at += n;
-      if (at === length) break;
-    }
-    return out;
-  }
-
-  #take(length: number): Uint8Array {
-    const out = this.#peek(length);
-    let left = length;
-    while (left > 0) {
-      const piece = this.#pieces[0] as Uint8Array;
-      if (piece.length <= left) {
-        left -= piece.length;
-        this.#pieces.shift();
-      } else {
-        this.#pieces[0] = piece.subarray(left);
-        left = 0;
-      }
-    }
-    this.#buffered -= length;
-    return out;
+    if (this.#queue.length > 0)
+      fail('FRAME_TRUNCATED', `the stream ended inside a frame (${this.#queue.length} bytes left)`);
   }
 }
 
