@@ -16,11 +16,11 @@ import {
   classifyFailure,
   describeTransport,
   finish,
-  formatBytes,
   handshake,
   Interrupts,
   openTransport,
   reachHub,
+  reportDone,
   type TransferFlags,
   TransferOutput,
 } from './transfer-common.ts';
@@ -157,19 +157,8 @@ async function receive(input: string, options: ReceiveOptions): Promise<void> {
       throw error;
     });
     out.progress({ bytes: result.bytes, total }, true);
-    const seconds = (performance.now() - started) / 1000;
-    const single = result.files.length === 1 ? result.files[0] : undefined;
-    out.event({
-      event: 'done',
-      transport: result.transport,
-      bytes: result.bytes,
-      seconds: Number(seconds.toFixed(3)),
-      ...(single ? { sha256: single.sha256 } : {}),
-      files: result.files,
-    });
-    out.say(
-      `Received ${formatBytes(result.bytes)} over ${result.transport === 'p2p' ? 'a direct connection' : 'the relay'} ` +
-        `in ${seconds.toFixed(1)} s; ${single ? `SHA-256 ${single.sha256} verified` : `all ${result.files.length} SHA-256 hashes verified`}.`,
+    reportDone(out, result, started, 'Received', (single) =>
+      single ? `SHA-256 ${single.sha256} verified` : `all ${result.files.length} SHA-256 hashes verified`,
     );
     await signaling.close();
     finish();

@@ -21,6 +21,7 @@ import {
   openTransport,
   positiveSeconds,
   reachHub,
+  reportDone,
   type TransferEvent,
   type TransferFlags,
   TransferOutput,
@@ -135,19 +136,10 @@ async function send(path: string, options: SendOptions): Promise<void> {
       },
     });
     out.progress({ bytes: result.bytes, total: source.offer.totalSize }, true);
-    const seconds = (performance.now() - started) / 1000;
-    const single = result.files.length === 1 ? result.files[0] : undefined;
-    out.event({
-      event: 'done',
-      transport: result.transport,
-      bytes: result.bytes,
-      seconds: Number(seconds.toFixed(3)),
-      ...(single ? { sha256: single.sha256 } : {}),
-      files: result.files,
-    });
-    out.say(
-      `Sent ${formatBytes(result.bytes)} over ${result.transport === 'p2p' ? 'a direct connection' : 'the relay'} ` +
-        `in ${seconds.toFixed(1)} s; the receiver verified ${single ? `SHA-256 ${single.sha256}` : `the SHA-256 of all ${result.files.length} files`}.`,
+    reportDone(out, result, started, 'Sent', (single) =>
+      single
+        ? `the receiver verified SHA-256 ${single.sha256}`
+        : `the receiver verified the SHA-256 of all ${result.files.length} files`,
     );
     await signaling.close();
     finish();

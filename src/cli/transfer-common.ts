@@ -19,7 +19,13 @@ import {
   type TransportPreference,
 } from '../protocol/session.ts';
 import type { FerryRole, Spake2 } from '../protocol/spake2.ts';
-import { type FrameChannel, TransferError, type TransferProgress } from '../protocol/transfer-session.ts';
+import {
+  type FileResult,
+  type FrameChannel,
+  TransferError,
+  type TransferProgress,
+  type TransferResult,
+} from '../protocol/transfer-session.ts';
 import { ExitCode, fail as failHuman, onExit } from './exit.ts';
 import { DEFAULT_SERVER, nativeLogFromEnv } from './peer-common.ts';
 
@@ -202,6 +208,31 @@ const CIPHER_WORDS: Record<string, string> = {
 };
 
 /** Every failure of a code transfer as an exit code, a stable code word and a sentence. */
+/**
+ * The end of a verified transfer, said the same way by both commands: the `done` event and one human line,
+ * `<verb> N over <path> in S s; <what was verified>`.
+ */
+export function reportDone(
+  out: TransferOutput,
+  result: TransferResult,
+  startedAt: number,
+  verb: 'Sent' | 'Received',
+  verified: (single: FileResult | undefined) => string,
+): void {
+  const seconds = (performance.now() - startedAt) / 1000;
+  const single = result.files.length === 1 ? result.files[0] : undefined;
+  out.event({
+    event: 'done',
+    transport: result.transport,
+    bytes: result.bytes,
+    seconds: Number(seconds.toFixed(3)),
+    ...(single ? { sha256: single.sha256 } : {}),
+    files: result.files,
+  });
+  const path = result.transport === 'p2p' ? 'a direct connection' : 'the relay';
+  out.say(`${verb} ${formatBytes(result.bytes)} over ${path} in ${seconds.toFixed(1)} s; ${verified(single)}.`);
+}
+
 export function classifyFailure(error: unknown): { exit: ExitCode; code: string; message: string } {
   if (error instanceof TransferError) {
     const message = error.message;
