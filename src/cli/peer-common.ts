@@ -33,16 +33,19 @@ export function addPeerOptions(command: Command): Command {
         .default(DEFAULT_SERVER),
     )
     .addOption(new Option('--bind-address <address>', 'local address for WebRTC (ICE host candidates)'))
-    .addOption(
-      new Option(
-        '--ice-transport-policy <policy>',
-        "'relay': only through the server's TURN relay; 'all': direct first",
-      )
-        .choices(['all', 'relay'])
-        .env('FERRY_ICE_TRANSPORT_POLICY')
-        .default('all'),
-    )
+    .addOption(iceTransportPolicyOption())
     .addOption(new Option('--verbose', 'report connection states on stderr').default(false));
+}
+
+/** `--ice-transport-policy`, shared by every command that makes a WebRTC connection. */
+export function iceTransportPolicyOption(): Option {
+  return new Option(
+    '--ice-transport-policy <policy>',
+    "'relay': only through the server's TURN relay; 'all': direct first",
+  )
+    .choices(['all', 'relay'])
+    .env('FERRY_ICE_TRANSPORT_POLICY')
+    .default('all');
 }
 
 const NATIVE_LOG_LEVELS = ['Verbose', 'Debug', 'Info', 'Warning', 'Error', 'Fatal'] as const;
@@ -82,18 +85,24 @@ export async function reachHub(options: PeerOptions, id?: string): Promise<Signa
   }
 }
 
+/** Why a relay-only policy cannot work with this server (error code `no_relay`). */
+export function noTurnMessage(server: string): string {
+  return (
+    `--ice-transport-policy relay needs a TURN server over UDP, and ${server} hands out none ` +
+    '(ferry serve --turn-url turn:HOST:PORT --turn-secret SECRET)'
+  );
+}
+
 /**
  * The WebRTC configuration for this command's peer connections (the ICE servers come from the hub's welcome).
  * A relay-only policy with no TURN server node-datachannel can use would only time out, so it fails here.
  */
-export function peerConfiguration(options: PeerOptions, signaling: SignalingClient): PeerConfiguration {
+export function peerConfiguration(
+  options: Pick<PeerOptions, 'server' | 'bindAddress' | 'iceTransportPolicy'>,
+  signaling: SignalingClient,
+): PeerConfiguration {
   if (options.iceTransportPolicy === 'relay' && !hasTurnOverUdp(signaling.iceServers)) {
-    fail(
-      ExitCode.ConnectionFailed,
-      'no_relay',
-      `--ice-transport-policy relay needs a TURN server over UDP, and ${options.server} hands out none ` +
-        '(ferry serve --turn-url turn:HOST:PORT --turn-secret SECRET)',
-    );
+    fail(ExitCode.ConnectionFailed, 'no_relay', noTurnMessage(options.server));
   }
   return { bindAddress: options.bindAddress, iceTransportPolicy: options.iceTransportPolicy };
 }

@@ -6,7 +6,7 @@ import type { Writable } from 'node:stream';
 import { type Command, Option } from 'commander';
 import { answerP2P, dialP2P, type P2POptions } from '../peer/code-p2p.ts';
 import { type Rendezvous, RendezvousError } from '../peer/code-rendezvous.ts';
-import { cleanup } from '../peer/peer-connection.ts';
+import { cleanup, hasTurnOverUdp } from '../peer/peer-connection.ts';
 import { RelayFrames } from '../peer/relay-frames.ts';
 import { SignalingClient, SignalingError, signalingUrl } from '../peer/signaling-client.ts';
 import { ProtocolError } from '../protocol/errors.ts';
@@ -27,12 +27,20 @@ import {
   type TransferResult,
 } from '../protocol/transfer-session.ts';
 import { ExitCode, fail as failHuman, onExit } from './exit.ts';
-import { DEFAULT_SERVER, nativeLogFromEnv } from './peer-common.ts';
+import {
+  DEFAULT_SERVER,
+  describeSelectedPair,
+  type IceTransportPolicy,
+  iceTransportPolicyOption,
+  nativeLogFromEnv,
+  noTurnMessage,
+} from './peer-common.ts';
 
 export interface TransferFlags {
   server: string;
   transport: TransportPreference;
   bindAddress: string | undefined;
+  iceTransportPolicy: IceTransportPolicy;
   json: boolean;
   verbose: boolean;
 }
@@ -50,6 +58,7 @@ export function addTransferOptions(command: Command): Command {
         .default('auto'),
     )
     .addOption(new Option('--bind-address <address>', 'local address for WebRTC (ICE host candidates)'))
+    .addOption(iceTransportPolicyOption())
     .addOption(new Option('--json', 'one JSON object per line instead of text and a progress bar').default(false))
     .addOption(new Option('--verbose', 'report connection details on stderr').default(false));
 }
@@ -306,8 +315,9 @@ export async function reachHub(flags: TransferFlags, out: TransferOutput): Promi
   } catch (error) {
     out.fail(ExitCode.Usage, 'bad_flag', `--server: ${(error as Error).message}`);
   }
+  let signaling: SignalingClient;
   try {
-    return await SignalingClient.connect(flags.server);
+    signaling = await SignalingClient.connect(flags.server);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     out.fail(
@@ -316,6 +326,12 @@ export async function reachHub(flags: TransferFlags, out: TransferOutput): Promi
       `${reason}. Check --server or FERRY_SERVER (now ${flags.server}).`,
     );
   }
+  // Checked before anyone is met: a relay-only policy without TURN could only time out.
+  if (flags.iceTransportPolicy === 'relay' && flags.transport !== 'relay' && !hasTurnOverUdp(signaling.iceServers)) {
+    void signaling.close();
+    out.fail(ExitCode.ConnectionFailed, 'no_relay', noTurnMessage(flags.server));
+  }
+  return signaling;
 }
 
 export async function handshake(
@@ -367,16 +383,24 @@ export async function openTransport(ctx: TransportContext): Promise<FrameChannel
   const p2p: Omit<P2POptions, 'timeoutMs'> = {
     keys,
     rendezvous,
-    iceServers: rendezvous.signaling.iceServers,
-    bindAddress: flags.bindAddress,
+    configuration: {
+      iceServers: rendezvous.signaling.iceServers,
+      bindAddress: flags.bindAddress,
+      iceTransportPolicy: flags.iceTransportPolicy,
+    },
     report: (message) => out.debug(message),
   };
   if (role === 'receiver') {
     const outcome = await answerP2P(p2p);
-    return 'relay' in outcome ? relay() : outcome;
+    if ('relay' in outcome) return relay();
+    out.debug(describeSelectedPair(outcome.pc));
+    return outcome;
   }
   const outcome = await dialP2P({ ...p2p, timeoutMs: ctx.p2pTimeout * 1000 });
-  if (!('failed' in outcome)) return outcome;
+  if (!('failed' in outcome)) {
+    out.debug(describeSelectedPair(outcome.pc));
+    return outcome;
+  }
   if (agreed === 'p2p') {
     const error = new ProtocolError('SESSION_TRANSPORT', `no direct connection: ${outcome.failed}`);
     try {

@@ -13,20 +13,19 @@ import {
   type SessionMessageOf,
   sdpMessage,
 } from '../protocol/session.ts';
-import type { IceServer } from '../protocol/signaling.ts';
 import { decodeFrame, encodeFrame, type Frame, SendWindow } from '../protocol/transfer.ts';
 import type { FrameChannel } from '../protocol/transfer-session.ts';
 import type { Rendezvous } from './code-rendezvous.ts';
 import type { PeerDataChannel } from './data-channel.ts';
-import { type IceCandidateEvent, PeerConnection } from './peer-connection.ts';
+import { type IceCandidateEvent, type PeerConfiguration, PeerConnection } from './peer-connection.ts';
 
 export const CHANNEL_LABEL = 'ferry';
 
 export interface P2POptions {
   keys: SessionKeys;
   rendezvous: Rendezvous;
-  iceServers: IceServer[];
-  bindAddress?: string;
+  /** ICE servers, bind address and transport policy of each attempt's peer connection. */
+  configuration: PeerConfiguration;
   /** Give up on a direct channel after this long (the sender's --p2p-timeout). */
   timeoutMs: number;
   /** Called with connection states, for --verbose style reports. */
@@ -164,7 +163,7 @@ export async function dialP2P(options: P2POptions): Promise<DataChannelFrames | 
 function negotiate(options: P2POptions, attempt: number, deadline: number): Promise<Outcome> {
   const { keys, rendezvous } = options;
   return new Promise<Outcome>((resolve, reject) => {
-    const pc = new PeerConnection({ iceServers: options.iceServers, bindAddress: options.bindAddress });
+    const pc = new PeerConnection(options.configuration);
     let settled = false;
     const finish = (outcome: Outcome | Error) => {
       if (settled) return;
@@ -256,7 +255,7 @@ export function answerP2P(options: Omit<P2POptions, 'timeoutMs'>): Promise<DataC
       checkSdpMessage(keys, 'sender', message);
       current?.pc.close();
       const attempt = message.n;
-      const pc = new PeerConnection({ iceServers: options.iceServers, bindAddress: options.bindAddress });
+      const pc = new PeerConnection(options.configuration);
       current = { attempt, pc };
       pc.addEventListener('connectionstatechange', () => options.report?.(`connection ${pc.connectionState}`));
       pc.ondatachannel = ({ channel }) => {

@@ -1,8 +1,8 @@
 // `ferry listen` and `ferry connect` as the real processes a user runs, over a real data channel on loopback.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Proc } from '../helpers/cli-process.ts';
 import { runCli, startFerry, type TestServer } from '../helpers/ferry.ts';
+import { Proc } from '../helpers/proc.ts';
 import { TestSocket } from '../helpers/ws.ts';
 
 const T = { timeout: 30_000 };
@@ -44,7 +44,7 @@ describe('ferry listen / ferry connect', () => {
     assert.equal(await caller.exited, 0);
     await listener.waitFor('err', /data channel closed/);
     assert.match(caller.err, /data channel open to e2e-one/);
-    assert.equal(await listener.stop(), 0);
+    assert.equal(await listener.stop('SIGTERM'), 0);
   });
 
   test('two connects to one listen at once, each with its own channel', T, async () => {
@@ -63,7 +63,7 @@ describe('ferry listen / ferry connect', () => {
     first.child.stdin?.end();
     second.child.stdin?.end();
     assert.deepEqual(await Promise.all([first.exited, second.exited]), [0, 0]);
-    assert.equal(await listener.stop(), 0);
+    assert.equal(await listener.stop('SIGTERM'), 0);
   });
 
   test('connect to an unknown name exits 4 with name_unknown', T, async () => {
@@ -78,7 +78,7 @@ describe('ferry listen / ferry connect', () => {
     const second = listen('e2e-taken');
     assert.equal(await second.exited, 5);
     assert.match(second.err, /ferry: error \[name_taken\]: the name 'e2e-taken' is already in use/);
-    assert.equal(await holder.stop(), 0);
+    assert.equal(await holder.stop('SIGTERM'), 0);
   });
 
   test('a peer that never answers makes connect exit 6 with connection_failed at its --timeout', T, async () => {

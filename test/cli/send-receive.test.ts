@@ -459,7 +459,7 @@ describe('ferry send / ferry receive', () => {
   test('bad input: an unknown code word, a missing file, an unreachable server', T, async () => {
     const badCode = cli(['receive', '7-orbit-notaword', '--server', ferry.url]);
     const missing = cli(['send', join(work, 'no-such-file'), '--server', ferry.url]);
-    const dead = cli(['send', join(work, 'nothing.txt'), '--server', 'http://127.0.0.1:1']);
+    const dead = cli(['send', big, '--server', 'http://127.0.0.1:1']);
     assert.deepEqual(await Promise.all([badCode.exited, missing.exited, dead.exited]), [2, 2, 3]);
     assert.match(badCode.err, /\[bad_code\]: "notaword" is not a code word/);
     assert.match(missing.err, /\[bad_path\]: cannot send/);

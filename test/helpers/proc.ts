@@ -1,4 +1,5 @@
-// A CLI process under test: its output collected, waits on patterns and JSON events, bounded by deadlines.
+// A CLI process under test: its output collected, waits on patterns and JSON events, bounded by deadlines; stdin
+// lines in, a signal to stop it.
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 
@@ -63,8 +64,19 @@ export class Proc {
     });
   }
 
-  async stop(): Promise<number | null> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  /** Resolves when `stream` matches `pattern`; rejects at the deadline or when the process ends first. */
+  waitFor(stream: 'out' | 'err', pattern: RegExp, timeoutMs = 15_000): Promise<void> {
+    return this.waitUntil(() => pattern.test(this[stream]), `${pattern} on std${stream}`, timeoutMs);
+  }
+
+  /** One line to the process's stdin. */
+  write(line: string): void {
+    this.child.stdin?.write(`${line}\n`);
+  }
+
+  /** Ends the process (SIGKILL unless told otherwise: SIGTERM to check a graceful exit) and resolves its exit code. */
+  async stop(signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
     return this.exited;
   }
 
