@@ -59,6 +59,12 @@ export class ChannelFrames implements FrameChannel {
   }
 
   send(frame: Frame): Promise<void> {
+    // A CANCEL must not wait for the buffer to drain (a slow receiver could make that take longer than the session
+    // waits): it goes straight in behind the bytes already handed over, which is all a stopped transfer sent.
+    if (frame.type === 'cancel' && this.channel.readyState === 'open' && !this.error) {
+      this.channel.send(encodeFrame(frame) as Uint8Array<ArrayBuffer>);
+      return Promise.resolve();
+    }
     // SendWindow takes one waiting send at a time: overlapping calls queue behind each other.
     const next = this.chain.then(() => {
       if (this.error) throw this.error;
