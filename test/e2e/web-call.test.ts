@@ -28,10 +28,17 @@ after(async () => {
   await rig?.close();
 });
 
+/** The part of an HTMLVideoElement the checks use (the tests compile without the DOM types). */
+interface VideoLike {
+  videoWidth: number;
+  videoHeight: number;
+  requestVideoFrameCallback(callback: () => void): number;
+}
+
 /** Frames the remote video presents over `ms`, counted with requestVideoFrameCallback, and its size. */
 function remoteFrames(page: Page, ms = 1500): Promise<{ frames: number; width: number; height: number }> {
-  return page.evaluate(async (span) => {
-    const video = document.querySelector('video.remote') as HTMLVideoElement;
+  return page.locator('video.remote').evaluate(async (element, span) => {
+    const video = element as unknown as VideoLike;
     let frames = 0;
     const count = () => {
       frames += 1;
@@ -63,7 +70,7 @@ describe('web app: video calls in Chromium', { timeout: 120_000 }, () => {
       await Promise.all([connected(alice.page), connected(bob.page)]);
       for (const page of [alice.page, bob.page]) {
         await page.locator('video.remote[data-peer]').waitFor({ timeout: STEP_MS });
-        await page.waitForFunction(() => (document.querySelector('video.remote') as HTMLVideoElement).videoWidth > 0, {
+        await page.waitForFunction("document.querySelector('video.remote').videoWidth > 0", undefined, {
           timeout: STEP_MS,
         });
         const live = await remoteFrames(page);
