@@ -55,7 +55,7 @@ export function createCallCard(
     'section',
     { class: 'card wide call', 'aria-labelledby': 'call-h' },
     h('h2', { id: 'call-h' }, 'Video call'),
-    h('div', { class: 'videos' }, h('div', { class: 'remote-box' }, remote, remoteNote), local),
+    h('div', { class: 'videos' }, h('div', { class: 'remote-box' }, remote, remoteNote, local)),
     h('div', { class: 'actions' }, muteButton, cameraButton, shareButton, hangButton),
   );
 

@@ -9,6 +9,8 @@ const REFRESH_MS = 1000;
 
 export interface ConnectionCard {
   element: HTMLElement;
+  /** Redraw now (a member came, went or changed state), besides the timer's refreshes. */
+  refresh(): void;
   close(): void;
 }
 
@@ -17,17 +19,22 @@ export function createConnectionCard(target: () => RoomPeer | undefined): Connec
   const pair = h('dl', { class: 'pair', 'aria-label': 'Selected candidate pair' });
   const timeline = h('ol', { class: 'timeline', 'aria-label': 'State timeline' });
   const candidates = h('div', {});
-  const element = h(
-    'section',
-    { class: 'card wide', 'aria-labelledby': 'rconn-h' },
-    h('h2', { id: 'rconn-h' }, 'Connection details'),
-    title,
+  const body = h(
+    'div',
+    { hidden: true },
     h('h3', {}, 'Selected candidate pair'),
     pair,
     h('h3', {}, 'State timeline'),
     timeline,
     h('h3', {}, 'Candidates gathered here'),
     candidates,
+  );
+  const element = h(
+    'section',
+    { class: 'card wide', 'aria-labelledby': 'rconn-h' },
+    h('h2', { id: 'rconn-h' }, 'Connection details'),
+    title,
+    body,
   );
   let shown: RoomPeer | undefined;
   let busy = false;
@@ -38,14 +45,15 @@ export function createConnectionCard(target: () => RoomPeer | undefined): Connec
     if (!peer) {
       if (shown) {
         shown = undefined;
-        title.textContent = 'No member chosen.';
-        for (const part of [pair, timeline, candidates]) part.replaceChildren();
+        title.textContent = 'No member connected: the connection to the chosen member shows here.';
+        body.hidden = true;
       }
       return;
     }
     busy = true;
     try {
       shown = peer;
+      body.hidden = false;
       title.textContent = `Your connection to ${peer.remoteId} (${peer.offerer ? 'you offered' : 'they offered'}).`;
       pair.replaceChildren(...pairRows(await selectedPair(peer.pc)));
       timeline.replaceChildren(
@@ -68,6 +76,7 @@ export function createConnectionCard(target: () => RoomPeer | undefined): Connec
   const timer = setInterval(() => void refresh(), REFRESH_MS);
   return {
     element,
+    refresh: () => void refresh(),
     close: () => clearInterval(timer),
   };
 }

@@ -224,6 +224,7 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
     testButton.disabled = !some || testing;
     files.setEnabled(some);
     snapshot.setEnabled(some);
+    connection.refresh();
   }
 
   let testing = false;
