@@ -2,12 +2,7 @@
 // DATA frames, per-file SHA-256, DONE, CANCEL from either side; src/protocol/transfer-session.ts) on a data channel
 // of its own. The sender reads the File in slices as the channel drains; the receiver writes each file into a
 // streamed download (net/save.ts), so neither side ever holds a whole file.
-import {
-  type Entry,
-  type Offer,
-  TRANSFER_PROTOCOL_VERSION,
-  validateEntryPath,
-} from '../../../src/protocol/transfer.ts';
+import type { Entry, Offer } from '../../../src/protocol/transfer.ts';
 import {
   type Decision,
   type FileSink,
@@ -16,6 +11,7 @@ import {
   type TransferProgress,
   type TransferResult,
 } from '../../../src/protocol/transfer-session.ts';
+import { offerFor } from '../lib/file-offer.ts';
 import { ChannelFrames } from './channel-frames.ts';
 import type { StreamSaver } from './save.ts';
 
@@ -25,29 +21,6 @@ const OPEN_TIMEOUT_MS = 15_000;
 export interface FileTransferHooks {
   onProgress(progress: TransferProgress): void;
   signal: AbortSignal;
-}
-
-/** A browser file name as a transfer path: one safe segment (no slashes, controls or dot names). */
-export function entryName(name: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is replaced
-  let safe = name.replace(/[\u0000-\u001f\u007f-\u009f/\\]/g, '_').replace(/^[A-Za-z]:/, '_');
-  while (new TextEncoder().encode(safe).length > 255) safe = safe.slice(0, -1);
-  if (safe === '' || safe === '.' || safe === '..') safe = 'file';
-  validateEntryPath(safe);
-  return safe;
-}
-
-export function offerFor(file: File): Offer {
-  const entry: Entry = { path: entryName(file.name), kind: 'file', size: file.size, mtime: file.lastModified };
-  if (file.type && file.type.length <= 255) entry.type = file.type;
-  return {
-    version: TRANSFER_PROTOCOL_VERSION,
-    kind: 'file',
-    name: entry.path,
-    entryCount: 1,
-    totalSize: file.size,
-    entries: [entry],
-  };
 }
 
 async function* slices(file: File): AsyncIterable<Uint8Array> {
