@@ -3,17 +3,23 @@
 // room and outlives the transfer, so ending or closing a transfer closes only its channel.
 import { ProtocolError } from '../../../src/protocol/errors.ts';
 import {
+  CANCEL_CODES,
   type DataChannelLike,
   decodeFrame,
   encodeFrame,
   type Frame,
   SendWindow,
 } from '../../../src/protocol/transfer.ts';
-import type { FrameChannel } from '../../../src/protocol/transfer-session.ts';
+import { type FrameChannel, TransferError } from '../../../src/protocol/transfer-session.ts';
 
 // Chromium moves most with 4–8 MiB buffered (webrtc-notes.md); frames are at most 64 KiB + 9 bytes.
 const HIGH_WATERMARK = 4 * 1024 * 1024;
 const LAST_WORD_MS = 5000;
+/**
+ * A data channel has no receive-side flow control: what arrives while the download is slower waits here. Past this
+ * the transfer fails (the disk cannot keep up) rather than letting the page's memory grow without bound.
+ */
+export const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 
 type Waiter = { resolve(frame: Frame | undefined): void; reject(error: Error): void };
 
@@ -21,6 +27,7 @@ export class ChannelFrames implements FrameChannel {
   readonly transport = 'p2p' as const;
   private readonly window: SendWindow;
   private readonly queue: Frame[] = [];
+  private queuedBytes = 0;
   private readonly waiters: Waiter[] = [];
   private error: Error | undefined;
   private chain: Promise<void> = Promise.resolve();
@@ -48,8 +55,15 @@ export class ChannelFrames implements FrameChannel {
         return;
       }
       const waiter = this.waiters.shift();
-      if (waiter) waiter.resolve(frame);
-      else this.queue.push(frame);
+      if (waiter) return waiter.resolve(frame);
+      this.queue.push(frame);
+      if (frame.type === 'data') this.queuedBytes += frame.data.length;
+      if (this.queuedBytes > MAX_QUEUED_BYTES) {
+        this.queue.length = 0;
+        // An IO failure: the session tells the sender (CANCEL IO) why it stops.
+        const why = `this device saves more slowly than the data arrives (${MAX_QUEUED_BYTES >> 20} MiB waiting)`;
+        this.fail(new TransferError('io', CANCEL_CODES.IO, why, false));
+      }
     });
     this.closedByPeer = new Promise((resolve) => channel.addEventListener('close', () => resolve()));
     channel.addEventListener('close', () => {
@@ -76,7 +90,10 @@ export class ChannelFrames implements FrameChannel {
 
   receive(): Promise<Frame | undefined> {
     const frame = this.queue.shift();
-    if (frame) return Promise.resolve(frame);
+    if (frame) {
+      if (frame.type === 'data') this.queuedBytes -= frame.data.length;
+      return Promise.resolve(frame);
+    }
     if (this.error) return Promise.reject(this.error);
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
