@@ -2,7 +2,7 @@
 // priority, time, server) as a table, and the selected candidate pair with its bytes and round trip. Shared by the
 // diagnostics screen (a test connection) and the rooms screen (the connection to a member).
 import { h } from './dom.ts';
-import { formatBytes } from './format.ts';
+import { formatBytes, plural } from './format.ts';
 
 export interface Gathered {
   candidate: RTCIceCandidate;
@@ -23,7 +23,7 @@ export function candidateTable(rows: Gathered[]): HTMLElement {
     h(
       'table',
       { class: 'candidates' },
-      h('caption', {}, `${rows.length} candidates gathered`),
+      h('caption', {}, `${plural(rows.length, 'candidate')} gathered`),
       h('thead', {}, h('tr', {}, ...header.map((label) => h('th', { scope: 'col' }, label)))),
       h(
         'tbody',

@@ -93,6 +93,12 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
   const memberList = h('ul', { class: 'members', 'aria-label': 'Members' });
   const memberEmpty = h('p', { class: 'hint' }, 'Nobody else is here yet.');
   const targetSelect = h('select', { id: uid('target'), disabled: true });
+  const targetField = h(
+    'div',
+    { class: 'field', hidden: true },
+    h('label', { for: targetSelect.id }, 'Send to member'),
+    targetSelect,
+  );
 
   const chatLog = h('ol', { class: 'chat-log', role: 'log', 'aria-live': 'polite', 'aria-label': 'Chat messages' });
   const chatInput = h('input', { type: 'text', id: uid('chat'), autocomplete: 'off', maxlength: 4000, disabled: true });
@@ -158,7 +164,7 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
         h('h2', { id: 'members-h' }, 'Members'),
         memberEmpty,
         memberList,
-        h('div', { class: 'field' }, h('label', { for: targetSelect.id }, 'Send to member'), targetSelect),
+        targetField,
       ),
       h(
         'section',
@@ -221,6 +227,7 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
       ...connected.map((p) => h('option', { value: p.remoteId, selected: p.remoteId === chosen }, p.remoteId)),
     );
     targetSelect.disabled = !some;
+    targetField.hidden = !some;
     testButton.disabled = !some || testing;
     files.setEnabled(some);
     snapshot.setEnabled(some);
