@@ -8,8 +8,8 @@ export interface CallCard {
   element: HTMLElement;
   /** The camera and microphone every member connection sends. */
   readonly stream: MediaStream;
-  /** What this side sends now (told to each member when its chat channel opens). */
-  readonly state: MediaState;
+  /** A new member connection: tell it what this side sends once it can hear, and send it the screen if shared. */
+  attach(peer: RoomPeer): void;
   remoteStream(from: string, stream: MediaStream): void;
   remoteMedia(from: string, state: MediaState): void;
   /** The member left or hung up. */
@@ -121,7 +121,10 @@ export function createCallCard(
   return {
     element,
     stream,
-    state,
+    attach(peer) {
+      peer.chat.addEventListener('open', () => peer.sendMedia(state), { once: true });
+      if (screenTrack) void peer.replaceVideo(screenTrack);
+    },
     remoteStream(from, media) {
       remoteId = from;
       remote.srcObject = media;

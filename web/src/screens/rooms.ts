@@ -322,10 +322,7 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
         },
         media?.stream,
       );
-      if (media) {
-        const told = peer;
-        told.chat.addEventListener('open', () => told.sendMedia(media.state), { once: true });
-      }
+      media?.attach(peer);
       peers.set(id, peer);
       renderMembers();
     }
