@@ -59,7 +59,8 @@ export async function selectedPair(pc: RTCPeerConnection): Promise<[string, stri
   if (!selected) return undefined;
   const describe = (id: string) => {
     const c = stats.get(id) as Record<string, unknown> | undefined;
-    return c ? `${c.candidateType} ${c.protocol} ${c.address}:${c.port}` : '?';
+    // Browsers hide the address of a peer-reflexive candidate they learnt from a connectivity check.
+    return c ? `${c.candidateType} ${c.protocol} ${c.address || '(address hidden)'}:${c.port}` : '?';
   };
   return [
     ['Local', describe(selected.localCandidateId)],
