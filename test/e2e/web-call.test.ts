@@ -1,5 +1,5 @@
 // Video calls (`/#call=NAME`) in real Chromium with its fake camera and microphone, WebRTC on loopback only: each
-// page receives the other's live video (frames keep coming), mute and camera off show on the other side, screen
+// page receives the other's live video (frames keep coming) and microphone track, mute and camera off show on the other side, screen
 // sharing swaps the picture, a third caller is refused with "room full", hanging up is seen by the other side.
 // Screenshots at phone and desktop sizes go to test-results/screenshots/.
 import assert from 'node:assert/strict';
@@ -76,6 +76,12 @@ describe('web app: video calls in Chromium', { timeout: 120_000 }, () => {
         const live = await remoteFrames(page);
         assert.ok(live.frames >= 5, `the remote video advances (${live.frames} frames in 1.5 s)`);
         assert.ok(live.width > 0 && live.height > 0);
+        const tracks = await page.locator('video.remote').evaluate((element) => {
+          const stream = (element as unknown as { srcObject: { getTracks(): { kind: string; readyState: string }[] } })
+            .srcObject;
+          return stream.getTracks().map((t) => `${t.kind} ${t.readyState}`);
+        });
+        assert.deepEqual(tracks.sort(), ['audio live', 'video live'], 'the microphone comes with the camera');
       }
       await saysSoon(remoteNote(bob.page), 'camera and microphone on');
       await screenshot(alice.page, `call-${size}`);
