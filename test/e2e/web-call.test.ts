@@ -1,6 +1,7 @@
 // Video calls (`/#call=NAME`) in real Chromium with its fake camera and microphone, WebRTC on loopback only: each
-// page receives the other's live video (frames keep coming) and microphone track, mute and camera off show on the other side, screen
-// sharing swaps the picture, a third caller is refused with "room full", hanging up is seen by the other side.
+// page receives the other's live video (frames keep coming) and microphone track, mute and camera off show on the
+// other side, screen sharing swaps the picture, a third caller is refused with "room full", hanging up is seen by the
+// other side.
 // Screenshots at phone and desktop sizes go to test-results/screenshots/.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';

@@ -449,6 +449,7 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
   async function rejoin(link: RoomLink, reason: string, attempt: number): Promise<void> {
     dropPeers();
     client = undefined;
+    identity.textContent = '';
     say(`Lost the signaling server (${reason}). Reconnecting…`, 'failed');
     let wait = RETRY_FIRST_MS;
     while (attempt === generation) {
