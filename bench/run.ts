@@ -26,6 +26,7 @@ const BENCHMARKS: readonly BenchFile[] = [
   { name: 'turn', file: 'turn.ts', args: runsFlag },
   { name: 'transfer', file: 'transfer.ts', args: runsFlag },
   { name: 'stream-cipher', file: 'stream-cipher.ts', args: () => [] },
+  { name: 'web-rooms', file: 'web-rooms.ts', args: runsFlag },
 ];
 
 const { values } = parseArgs({ options: { runs: { type: 'string' }, only: { type: 'string' } } });

@@ -1,46 +1,40 @@
 // The web app's rooms screen in real Chromium against a real Ferry server, WebRTC on loopback only: two pages join
 // a room (one through a `/#room=` link), connect directly, chat both ways and show the same verification string; a
-// member who leaves vanishes from the other's list. Screenshots at phone and desktop sizes go to
+// member who leaves vanishes from the other's list; a snapshot arrives at the camera's size; the connection card shows
+// the member connection's candidates, timeline and selected pair; after the hub drops every socket (a server restart)
+// both pages reconnect, rejoin and talk again. Screenshots at phone and desktop sizes go to
 // test-results/screenshots/.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, Locator, Page } from 'playwright-core';
-import { buildWeb } from '../../web/build.ts';
-import { type AppPage, DESKTOP, launchBrowser, openApp, PHONE, screenshot } from '../helpers/browser.ts';
-import { startFerry, type TestServer } from '../helpers/ferry.ts';
+import type { Page } from 'playwright-core';
+import { type AppPage, DESKTOP, openApp, PHONE, screenshot } from '../helpers/browser.ts';
+import { startFerry } from '../helpers/ferry.ts';
+import {
+  card,
+  connected,
+  member,
+  noErrors,
+  type RoomsRig,
+  roomLink,
+  STEP_MS,
+  saysSoon,
+  startRoomsRig,
+  uniqueRoom,
+} from '../helpers/rooms.ts';
 
-const STEP_MS = 20_000;
-
-let ferry: TestServer;
-let browser: Browser;
-let work: string;
-const opened: AppPage[] = [];
+let rig: RoomsRig;
 
 before(async () => {
-  work = mkdtempSync(join(tmpdir(), 'ferry-rooms-e2e-'));
-  await buildWeb(join(work, 'web'));
-  ferry = await startFerry({}, { webRoot: join(work, 'web') });
-  browser = await launchBrowser({ webrtc: true });
+  rig = await startRoomsRig();
 });
 
 after(async () => {
-  for (const app of opened) await app.context.close().catch(() => {});
-  await browser?.close().catch(() => {});
-  await ferry?.close();
-  rmSync(work, { recursive: true, force: true });
+  await rig?.close();
 });
 
-async function app(hash: string, viewport = DESKTOP): Promise<AppPage> {
-  const page = await openApp(browser, `${ferry.url}/${hash}`, viewport, { media: true });
-  opened.push(page);
-  return page;
-}
-
-function member(page: Page, state?: string): Locator {
-  return page.locator(state ? `li.member[data-state="${state}"]` : 'li.member');
+function app(hash: string, viewport = DESKTOP): Promise<AppPage> {
+  return rig.app(hash, viewport);
 }
 
 async function verificationOf(page: Page): Promise<string> {
@@ -70,10 +64,6 @@ async function testResult(page: Page, text: string): Promise<string> {
     });
   }
   return (await status.textContent()) ?? '';
-}
-
-function noErrors(...apps: AppPage[]): void {
-  for (const a of apps) assert.deepEqual(a.errors, [], 'the page logged errors');
 }
 
 describe('web app: rooms screen in Chromium', { timeout: 90_000 }, () => {
@@ -144,5 +134,89 @@ describe('web app: rooms screen in Chromium', { timeout: 90_000 }, () => {
     await member(alice.page).waitFor({ state: 'detached', timeout: STEP_MS });
     noErrors(alice);
     await alice.context.close();
+  });
+
+  for (const [size, viewport] of [
+    ['desktop', DESKTOP],
+    ['phone', PHONE],
+  ] as const) {
+    test(`a snapshot arrives with the camera's dimensions; the connection card shows the real connection (${size})`, async () => {
+      const link = roomLink(uniqueRoom('snap'));
+      const alice = await app(link, viewport);
+      const bob = await app(link, viewport);
+      await Promise.all([connected(alice.page), connected(bob.page)]);
+
+      await card(alice.page, 'Snapshot').getByRole('button', { name: 'Take and send a snapshot' }).click();
+      const sent = await saysSoon(card(alice.page, 'Snapshot').getByRole('status'), /^Sent a \d+×\d+ snapshot/);
+      const [, width, height] = /(\d+)×(\d+)/.exec(sent) as RegExpExecArray;
+      await saysSoon(card(bob.page, 'Snapshot').getByRole('status'), `sent a ${width}×${height} snapshot`);
+      const image = card(bob.page, 'Snapshot').locator('figure.snapshot img');
+      await image.waitFor({ timeout: STEP_MS });
+      await bob.page.waitForFunction("document.querySelector('figure.snapshot img')?.complete", undefined, {
+        timeout: STEP_MS,
+      });
+      const rendered = await image.evaluate((element) => {
+        const img = element as unknown as { naturalWidth: number; naturalHeight: number };
+        return [img.naturalWidth, img.naturalHeight];
+      });
+      assert.deepEqual(rendered, [Number(width), Number(height)], 'the picture renders at its own size');
+      assert.ok(Number(width) >= 320, `a camera-sized picture (${width}×${height})`);
+      await screenshot(bob.page, `rooms-snapshot-${size}`);
+
+      // The connection card is about the member connection itself: host candidates on loopback, a timeline that
+      // reached "connected", a selected pair with bytes.
+      const details = card(alice.page, 'Connection details');
+      await details.locator('table.candidates tr[data-type="host"]').first().waitFor({ timeout: STEP_MS });
+      await saysSoon(details.locator('ol.timeline li'), 'connection: connected');
+      await saysSoon(details.locator('dl.pair dd'), /^host udp 127\.0\.0\.1:\d+$/);
+      const pair = await details.locator('dl.pair').textContent();
+      assert.match(pair ?? '', /Bytes sent\d/);
+      await screenshot(alice.page, `rooms-connection-${size}`);
+      noErrors(alice, bob);
+      await alice.context.close();
+      await bob.context.close();
+    });
+  }
+
+  test('when the hub drops the socket (a server restart), both pages reconnect, rejoin and talk again', async () => {
+    const webRoot = join(rig.work, 'web');
+    let server = await startFerry({}, { webRoot });
+    const port = server.port;
+    const link = roomLink(uniqueRoom('rejoin'));
+    const pages: AppPage[] = [];
+    try {
+      for (let i = 0; i < 2; i++)
+        pages.push(await openApp(rig.browser, `${server.url}/${link}`, DESKTOP, { media: true }));
+      const [alice, bob] = pages as [AppPage, AppPage];
+      await Promise.all([connected(alice.page), connected(bob.page)]);
+      const before = await member(alice.page).getAttribute('data-peer');
+
+      await server.close();
+      for (const page of [alice.page, bob.page]) {
+        await saysSoon(card(page, 'Room').getByRole('status'), 'Lost the signaling server');
+      }
+      await member(alice.page).waitFor({ state: 'detached', timeout: STEP_MS });
+      await screenshot(alice.page, 'rooms-reconnecting');
+      server = await startFerry({ httpPort: port }, { webRoot });
+      for (const page of [alice.page, bob.page]) {
+        await saysSoon(card(page, 'Room').getByRole('status'), 'Reconnected to the signaling server and rejoined');
+      }
+      await Promise.all([connected(alice.page), connected(bob.page)]);
+      assert.notEqual(await member(alice.page).getAttribute('data-peer'), before, 'bob is back under a new id');
+      await bob.page.getByRole('textbox', { name: 'Message', exact: true }).fill('back again');
+      await bob.page.getByRole('button', { name: 'Send', exact: true }).click();
+      await alice.page.getByRole('log').locator('li.chat', { hasText: 'back again' }).waitFor({ timeout: STEP_MS });
+      await screenshot(alice.page, 'rooms-rejoined');
+      // While the server was down the browser logged each refused reconnection attempt; nothing else may show.
+      const refused = /^WebSocket connection to .* failed: .*ERR_CONNECTION_REFUSED/;
+      for (const page of pages)
+        assert.deepEqual(
+          page.errors.filter((e) => !refused.test(e)),
+          [],
+        );
+    } finally {
+      for (const page of pages) await page.context.close().catch(() => {});
+      await server.close();
+    }
   });
 });

@@ -29,11 +29,11 @@ export interface ScreenEntry {
 
 export const SCREENS: readonly ScreenEntry[] = [
   { id: 'relay', title: 'Relay', load: async () => relay },
-  // `/#room=NAME` is a room link: it opens the rooms screen in that room.
+  // `/#room=NAME` is a room link, `/#call=NAME` a video call link: both open the rooms screen.
   {
     id: 'rooms',
     title: 'Rooms',
-    claims: (hash) => hash.startsWith('#room='),
+    claims: (hash) => hash.startsWith('#room=') || hash.startsWith('#call='),
     load: () => import('./screens/rooms.ts'),
   },
   { id: 'diagnostics', title: 'Diagnostics', load: () => import('./screens/diagnostics.ts') },

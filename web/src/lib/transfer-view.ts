@@ -19,8 +19,13 @@ export class TransferView {
   private meter: Meter | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
   private onTick: ((meter: Meter) => void) | undefined;
+  /** Highest current rate seen, for screens that show it (rooms: current / average / max). */
+  private peak = 0;
 
-  constructor(label: string) {
+  constructor(
+    label: string,
+    private readonly options: { peak?: boolean } = {},
+  ) {
     this.status = h('p', { class: 'status', role: 'status' });
     this.bar = h('progress', { 'aria-label': label, max: 1, value: 0, hidden: true });
     this.numbers = h('p', { class: 'numbers' });
@@ -48,6 +53,7 @@ export class TransferView {
   track(total: number | undefined, tick?: (meter: Meter) => void): Meter {
     this.stop();
     this.meter = new Meter(total);
+    this.peak = 0;
     this.onTick = tick;
     this.bar.hidden = false;
     this.timer = setInterval(() => this.render(), REFRESH_MS);
@@ -104,10 +110,14 @@ export class TransferView {
     ];
     if (final) {
       parts.push(`${formatDuration(meter.elapsed())}`, `${formatRate(meter.average())} average`);
+      if (this.options.peak) parts.push(`${formatRate(Math.max(this.peak, meter.average()))} max`);
     } else {
       // Nothing moving now is 0 B/s, whatever the last seconds averaged, and no time left can be promised.
       const stalled = meter.stalledFor() >= STALLED_MS;
-      parts.push(formatRate(stalled ? 0 : meter.rate()));
+      const rate = stalled ? 0 : meter.rate();
+      this.peak = Math.max(this.peak, rate);
+      parts.push(formatRate(rate));
+      if (this.options.peak) parts.push(`${formatRate(meter.average())} average`, `${formatRate(this.peak)} max`);
       const eta = stalled ? undefined : meter.eta();
       if (eta !== undefined) parts.push(`${formatDuration(eta)} left`);
     }

@@ -5,7 +5,7 @@
 
 import { IceServer } from '../../../src/protocol/signaling.ts';
 import { h, uid } from '../lib/dom.ts';
-import { formatBytes } from '../lib/format.ts';
+import { candidateTable, type Gathered, pairRows, selectedPair, serverOf } from '../lib/ice-view.ts';
 
 const GATHER_TIMEOUT_MS = 10_000;
 const CONNECT_TIMEOUT_MS = 15_000;
@@ -26,48 +26,6 @@ function formatServers(servers: readonly IceServer[]): string {
     .flatMap((s) => (Array.isArray(s.urls) ? s.urls : [s.urls]).map((url) => [url, s.username, s.credential]))
     .map((parts) => parts.filter(Boolean).join(' '))
     .join('\n');
-}
-
-interface Gathered {
-  candidate: RTCIceCandidate;
-  ms: number;
-  url: string | null;
-}
-
-// Chromium and Firefox say which STUN/TURN server produced a candidate; TypeScript's DOM types lack the field.
-function serverOf(event: RTCPeerConnectionIceEvent): string | null {
-  return (event as RTCPeerConnectionIceEvent & { url?: string | null }).url ?? null;
-}
-
-function candidateTable(rows: Gathered[]): HTMLElement {
-  const header = ['Type', 'Protocol', 'Address', 'Port', 'Priority', 'Time', 'Server'];
-  return h(
-    'div',
-    { class: 'table-wrap' },
-    h(
-      'table',
-      { class: 'candidates' },
-      h('caption', {}, `${rows.length} candidates gathered`),
-      h('thead', {}, h('tr', {}, ...header.map((label) => h('th', { scope: 'col' }, label)))),
-      h(
-        'tbody',
-        {},
-        ...rows.map(({ candidate: c, ms, url }) =>
-          h(
-            'tr',
-            { 'data-type': c.type ?? '' },
-            h('td', {}, c.type ?? '?'),
-            h('td', {}, c.protocol ?? '?'),
-            h('td', { class: 'mono' }, c.address ?? '?'),
-            h('td', {}, String(c.port ?? '?')),
-            h('td', {}, String(c.priority ?? '?')),
-            h('td', {}, `${Math.round(ms)} ms`),
-            h('td', { class: 'mono' }, url ?? '—'),
-          ),
-        ),
-      ),
-    ),
-  );
 }
 
 function typeSummary(rows: Gathered[]): string {
@@ -269,33 +227,7 @@ export function mount(root: HTMLElement): () => void {
   }
 
   async function showPair(pc: RTCPeerConnection): Promise<void> {
-    const stats = await pc.getStats();
-    let selected: RTCIceCandidatePairStats | undefined;
-    stats.forEach((report: RTCStats) => {
-      if (report.type === 'transport') {
-        const id = (report as RTCTransportStats).selectedCandidatePairId;
-        if (id) selected = stats.get(id) as RTCIceCandidatePairStats;
-      }
-    });
-    if (!selected) {
-      pair.replaceChildren(h('dt', {}, 'Pair'), h('dd', {}, 'none selected'));
-      return;
-    }
-    const describe = (id: string) => {
-      const c = stats.get(id) as Record<string, unknown> | undefined;
-      return c ? `${c.candidateType} ${c.protocol} ${c.address}:${c.port}` : '?';
-    };
-    const entries: [string, string][] = [
-      ['Local', describe(selected.localCandidateId)],
-      ['Remote', describe(selected.remoteCandidateId)],
-      ['Bytes sent', formatBytes(selected.bytesSent ?? 0)],
-      ['Bytes received', formatBytes(selected.bytesReceived ?? 0)],
-      [
-        'Round trip',
-        selected.currentRoundTripTime === undefined ? '?' : `${Math.round(selected.currentRoundTripTime * 1000)} ms`,
-      ],
-    ];
-    pair.replaceChildren(...entries.flatMap(([k, v]) => [h('dt', {}, k), h('dd', { class: 'mono' }, v)]));
+    pair.replaceChildren(...pairRows(await selectedPair(pc)));
   }
 
   gatherButton.addEventListener('click', () => void runGather());

@@ -1,23 +1,42 @@
 // The rooms screen: join a room by name on the signaling hub, see who else is in it (live), and talk to them over
-// a data channel per member. Each member's row shows its verification string; the same words appear on the
-// other side exactly when nobody sits between the two browsers. `/#room=NAME` opens this screen in that room.
+// a data channel per member: chat, files, snapshots, a throughput test, and the connection's diagnostics. Each
+// member's row shows its verification string; the same words appear on the other side exactly when nobody sits
+// between the two browsers. `/#room=NAME` opens this screen in that room; `/#call=NAME` opens a video call, which is
+// the hub room `call:NAME` joined with capacity 2 (so a call and a room of the same name never meet, and a third
+// caller hears "room full"). When the hub connection drops, the screen reconnects and joins its room again.
 
 import type { ServerMessage } from '../../../src/protocol/signaling.ts';
 import { h, uid } from '../lib/dom.ts';
 import { formatBytes, formatRate } from '../lib/format.ts';
+import { FILES_LABEL } from '../net/room-files.ts';
 import { RoomPeer } from '../net/room-peer.ts';
 import { SignalingClient, SignalingError } from '../net/signaling.ts';
+import { isSnapshotLabel } from '../net/snapshot.ts';
 import { receiveThroughput, sendThroughput, type ThroughputResult, throughputBytes } from '../net/throughput.ts';
 import type { AppContext } from '../screens.ts';
+import { type CallCard, createCallCard, openCamera } from './room-call.ts';
+import { createConnectionCard } from './room-connection.ts';
+import { createFilesCard } from './room-files.ts';
+import { createSnapshotCard } from './room-snapshot.ts';
 
-const ROOM_HASH = /^#room=(.+)$/;
+const ROOM_HASH = /^#(room|call)=(.+)$/;
+/** A call is this hub room: its own namespace, two people at most. */
+const CALL_PREFIX = 'call:';
+const CALL_CAPACITY = 2;
+const RETRY_FIRST_MS = 500;
+const RETRY_MAX_MS = 5000;
 
-/** The room a hash names (`#room=NAME`, URL-encoded), if any. */
-export function roomFromHash(hash: string): string | undefined {
-  const raw = ROOM_HASH.exec(hash)?.[1];
-  if (raw === undefined) return undefined;
+export interface RoomLink {
+  name: string;
+  call: boolean;
+}
+
+/** The room or call a hash names (`#room=NAME`, `#call=NAME`, URL-encoded), if any. */
+export function roomFromHash(hash: string): RoomLink | undefined {
+  const match = ROOM_HASH.exec(hash);
+  if (!match?.[2]) return undefined;
   try {
-    return decodeURIComponent(raw);
+    return { name: decodeURIComponent(match[2]), call: match[1] === 'call' };
   } catch {
     return undefined;
   }
@@ -32,22 +51,31 @@ const STATE_LABEL: Record<RTCPeerConnectionState, string> = {
   closed: 'closed',
 };
 
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 export function mount(root: HTMLElement, context: AppContext, hash: string): () => void {
   let client: SignalingClient | undefined;
-  let room: string | undefined;
+  let room: RoomLink | undefined;
+  let call: CallCard | undefined;
+  /** Bumped by every join and leave: a reconnect loop of an older one stops. */
+  let generation = 0;
   const peers = new Map<string, RoomPeer>();
+  const initial = roomFromHash(hash);
 
   const nameInput = h('input', {
     type: 'text',
     id: uid('room'),
-    value: roomFromHash(hash) ?? '',
+    value: initial?.name ?? '',
     autocomplete: 'off',
     autocapitalize: 'off',
     spellcheck: false,
     required: true,
-    maxlength: 128,
+    maxlength: 120,
     placeholder: 'e.g. kitchen-table',
   });
+  const callInput = h('input', { type: 'checkbox', checked: initial?.call ?? false });
   const joinButton = h('button', { type: 'submit', class: 'primary' }, 'Join');
   const leaveButton = h('button', { type: 'button', hidden: true }, 'Leave');
   const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
@@ -58,11 +86,19 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
     'form',
     { class: 'plain' },
     h('div', { class: 'field' }, h('label', { for: nameInput.id }, 'Room name'), nameInput),
+    h('label', { class: 'check' }, callInput, 'Video call (two people, camera and microphone)'),
     h('div', { class: 'actions' }, joinButton, leaveButton),
   );
 
   const memberList = h('ul', { class: 'members', 'aria-label': 'Members' });
   const memberEmpty = h('p', { class: 'hint' }, 'Nobody else is here yet.');
+  const targetSelect = h('select', { id: uid('target'), disabled: true });
+  const targetField = h(
+    'div',
+    { class: 'field', hidden: true },
+    h('label', { for: targetSelect.id }, 'Send to member'),
+    targetSelect,
+  );
 
   const chatLog = h('ol', { class: 'chat-log', role: 'log', 'aria-live': 'polite', 'aria-label': 'Chat messages' });
   const chatInput = h('input', { type: 'text', id: uid('chat'), autocomplete: 'off', maxlength: 4000, disabled: true });
@@ -75,7 +111,6 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
     chatSend,
   );
 
-  const targetSelect = h('select', { id: uid('target'), disabled: true });
   const sizeInput = h('input', {
     type: 'number',
     id: uid('size'),
@@ -92,23 +127,25 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
   const testForm = h(
     'form',
     { class: 'plain' },
-    h(
-      'div',
-      { class: 'row' },
-      h('div', { class: 'field' }, h('label', { for: targetSelect.id }, 'To member'), targetSelect),
-      h('div', { class: 'field' }, h('label', { for: sizeInput.id }, 'Megabytes'), sizeInput),
-    ),
+    h('div', { class: 'field' }, h('label', { for: sizeInput.id }, 'Megabytes'), sizeInput),
     h('label', { class: 'check' }, orderedInput, 'Ordered delivery'),
     h('div', { class: 'actions' }, testButton),
   );
+
+  const target = () => peers.get(targetSelect.value);
+  const files = createFilesCard(context, target);
+  const snapshot = createSnapshotCard(target, () => call?.stream);
+  const connection = createConnectionCard(target);
+  const callSlot = h('div', { class: 'call-slot' });
 
   root.append(
     h('h1', {}, 'Rooms'),
     h(
       'p',
       { class: 'lead' },
-      'Join a room by name; everyone in it connects directly (WebRTC) and can chat. Compare the verification words with the other person: if they match, nobody is in between.',
+      'Join a room by name; everyone in it connects directly (WebRTC) and can chat and send files. Compare the verification words with the other person: if they match, nobody is in between.',
     ),
+    callSlot,
     h(
       'div',
       { class: 'cards' },
@@ -127,6 +164,7 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
         h('h2', { id: 'members-h' }, 'Members'),
         memberEmpty,
         memberList,
+        targetField,
       ),
       h(
         'section',
@@ -135,6 +173,8 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
         chatLog,
         chatForm,
       ),
+      files.element,
+      snapshot.element,
       h(
         'section',
         { class: 'card', 'aria-labelledby': 'tput-h' },
@@ -148,6 +188,7 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
         testStatus,
         testProgress,
       ),
+      connection.element,
     ),
   );
 
@@ -178,14 +219,19 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
     );
     memberEmpty.hidden = peers.size > 0 || room === undefined;
     const connected = [...peers.values()].filter((p) => p.chatOpen);
-    chatInput.disabled = connected.length === 0;
-    chatSend.disabled = connected.length === 0;
+    const some = connected.length > 0;
+    chatInput.disabled = !some;
+    chatSend.disabled = !some;
     const chosen = targetSelect.value;
     targetSelect.replaceChildren(
       ...connected.map((p) => h('option', { value: p.remoteId, selected: p.remoteId === chosen }, p.remoteId)),
     );
-    targetSelect.disabled = connected.length === 0 || testing;
-    testButton.disabled = connected.length === 0 || testing;
+    targetSelect.disabled = !some;
+    targetField.hidden = !some;
+    testButton.disabled = !some || testing;
+    files.setEnabled(some);
+    snapshot.setEnabled(some);
+    connection.refresh();
   }
 
   let testing = false;
@@ -249,18 +295,34 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
     chatLog.scrollTop = chatLog.scrollHeight;
   }
 
+  /** A channel the member opened: its label says what it carries. */
+  function incoming(from: string, channel: RTCDataChannel): void {
+    if (throughputBytes(channel.label) !== undefined) void receiveTest(from, channel);
+    else if (channel.label === FILES_LABEL) files.incoming(from, channel);
+    else if (isSnapshotLabel(channel.label)) snapshot.incoming(from, channel);
+    else channel.close();
+  }
+
   function peerFor(id: string): RoomPeer {
     let peer = peers.get(id);
     if (!peer && client) {
       const signaling = client;
-      peer = new RoomPeer(signaling.id, id, signaling.welcome.iceServers, (message) => signaling.send(message), {
-        change: renderMembers,
-        chat: (text) => addChat(id, text, false),
-        channel: (channel) => {
-          if (throughputBytes(channel.label) !== undefined) void receiveTest(id, channel);
-          else channel.close();
+      const media = call;
+      peer = new RoomPeer(
+        signaling.id,
+        id,
+        signaling.welcome.iceServers,
+        (message) => signaling.send(message),
+        {
+          change: renderMembers,
+          chat: (text) => addChat(id, text, false),
+          channel: (channel) => incoming(id, channel),
+          stream: (stream) => media?.remoteStream(id, stream),
+          media: (state) => media?.remoteMedia(id, state),
         },
-      });
+        media?.stream,
+      );
+      media?.attach(peer);
       peers.set(id, peer);
       renderMembers();
     }
@@ -270,81 +332,171 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
   function drop(id: string): void {
     peers.get(id)?.close();
     peers.delete(id);
+    call?.remoteGone(id);
     renderMembers();
   }
 
+  function hubRoom(link: RoomLink): string {
+    return link.call ? `${CALL_PREFIX}${link.name}` : link.name;
+  }
+
   function onPush(message: ServerMessage): void {
-    if (message.type === 'member-joined' && message.room === room) peerFor(message.peer);
-    else if (message.type === 'member-left' && message.room === room) drop(message.peer);
-    else if (message.type === 'hangup') drop(message.from);
-    else if (message.type === 'offer' || message.type === 'answer' || message.type === 'candidate')
+    const inRoom = room !== undefined && 'room' in message && message.room === hubRoom(room);
+    if (message.type === 'member-joined' && inRoom) peerFor(message.peer);
+    else if (message.type === 'member-left' && inRoom) drop(message.peer);
+    else if (message.type === 'hangup') {
+      if (peers.has(message.from) && call) say(`${message.from} hung up.`);
+      drop(message.from);
+    } else if (message.type === 'offer' || message.type === 'answer' || message.type === 'candidate')
       void peerFor(message.from).handle(message);
     else if (message.type === 'error') say(`The signaling server refused a message: ${message.message}`, 'failed');
   }
 
-  function reset(): void {
+  function dropPeers(): void {
+    files.close();
     for (const id of [...peers.keys()]) drop(id);
+  }
+
+  function reset(): void {
+    generation += 1;
+    dropPeers();
     room = undefined;
     client = undefined;
+    call?.close();
+    call = undefined;
+    callSlot.replaceChildren();
     joinButton.hidden = false;
     leaveButton.hidden = true;
     nameInput.disabled = false;
+    callInput.disabled = false;
     share.hidden = true;
     identity.textContent = '';
     renderMembers();
   }
 
-  async function join(name: string): Promise<void> {
+  /** Connect to the hub and join; the room's members become peers. Throws a SignalingError when refused. */
+  async function enter(link: RoomLink, attempt: number): Promise<void> {
+    const signaling = await SignalingClient.connect(context.origin, onPush, (reason) => {
+      if (client === signaling && attempt === generation) void rejoin(link, reason, attempt);
+    });
+    if (attempt !== generation) {
+      signaling.close();
+      return;
+    }
+    client = signaling;
+    let reply: ServerMessage;
+    try {
+      reply = await signaling.request({
+        type: 'join',
+        room: hubRoom(link),
+        ...(link.call ? { capacity: CALL_CAPACITY } : {}),
+      });
+      if (reply.type !== 'joined') throw new SignalingError('unexpected', `unexpected reply ${reply.type}`);
+    } catch (err) {
+      if (client === signaling) client = undefined;
+      signaling.close();
+      throw err;
+    }
+    room = link;
+    for (const member of reply.members) peerFor(member);
+    identity.textContent = `You are ${signaling.id}.`;
+    renderMembers();
+  }
+
+  function refusal(err: unknown): string {
+    if (err instanceof SignalingError && err.code === 'room_full') return 'room full';
+    return (err as Error).message;
+  }
+
+  async function join(link: RoomLink): Promise<void> {
+    const attempt = ++generation;
     joinButton.disabled = true;
     nameInput.disabled = true;
-    say(`Joining “${name}”…`);
+    callInput.disabled = true;
+    const what = link.call ? `the call “${link.name}”` : `“${link.name}”`;
+    say(`Joining ${what}…`);
     try {
-      const signaling = await SignalingClient.connect(context.origin, onPush, (reason) => {
-        if (client === signaling) {
-          reset();
-          say(`Disconnected from the signaling server (${reason}). Join again to reconnect.`, 'failed');
+      if (link.call) {
+        const stream = await openCamera();
+        if (attempt !== generation) {
+          for (const track of stream.getTracks()) track.stop();
+          return;
         }
-      });
-      client = signaling;
-      const reply = await signaling.request({ type: 'join', room: name });
-      if (reply.type !== 'joined') throw new SignalingError('unexpected', `unexpected reply ${reply.type}`);
-      room = name;
-      for (const member of reply.members) peerFor(member);
-      say(`In room “${name}”.`, 'done');
-      identity.textContent = `You are ${signaling.id}.`;
-      const link = `${context.origin}/#room=${encodeURIComponent(name)}`;
-      shareLink.href = link;
-      shareLink.textContent = link;
+        call = createCallCard(stream, () => peers.values(), hangUp, say);
+        callSlot.replaceChildren(call.element);
+      }
+      await enter(link, attempt);
+      if (attempt !== generation) return;
+      say(link.call ? `In the call “${link.name}”.` : `In room “${link.name}”.`, 'done');
+      const link_ = `${context.origin}/#${link.call ? 'call' : 'room'}=${encodeURIComponent(link.name)}`;
+      shareLink.href = link_;
+      shareLink.textContent = link_;
       share.hidden = false;
       joinButton.hidden = true;
       leaveButton.hidden = false;
-      renderMembers();
     } catch (err) {
-      client?.close();
+      if (attempt !== generation) return;
       reset();
-      const reason =
-        err instanceof SignalingError && err.code === 'room_full' ? 'the room is full' : (err as Error).message;
-      say(`Could not join “${name}”: ${reason}. Try again or pick another name.`, 'failed');
+      const hint = link.call ? ' A call is for two people.' : '';
+      say(`Could not join ${what}: ${refusal(err)}.${hint} Try again or pick another name.`, 'failed');
     } finally {
       joinButton.disabled = false;
     }
   }
 
+  // The hub went away (a restart, a network change): the member connections were negotiated through our old id,
+  // so they are closed, and the room is joined again under a new one, with growing pauses while the hub is down.
+  async function rejoin(link: RoomLink, reason: string, attempt: number): Promise<void> {
+    dropPeers();
+    client = undefined;
+    identity.textContent = '';
+    say(`Lost the signaling server (${reason}). Reconnecting…`, 'failed');
+    let wait = RETRY_FIRST_MS;
+    while (attempt === generation) {
+      await sleep(wait);
+      if (attempt !== generation) return;
+      try {
+        await enter(link, attempt);
+        if (attempt === generation) say(`Reconnected to the signaling server and rejoined “${link.name}”.`, 'done');
+        return;
+      } catch (err) {
+        if (err instanceof SignalingError && err.code === 'room_full') {
+          reset();
+          say(`Could not rejoin “${link.name}”: room full.`, 'failed');
+          return;
+        }
+        say(`Lost the signaling server (${reason}). Still reconnecting: ${(err as Error).message}…`, 'failed');
+        wait = Math.min(wait * 2, RETRY_MAX_MS);
+      }
+    }
+  }
+
+  function leave(text: string): void {
+    const signaling = client;
+    const link = room;
+    const members = [...peers.keys()];
+    reset();
+    say(text);
+    if (!signaling) return;
+    if (!link) return signaling.close();
+    if (link.call) for (const id of members) signaling.send({ type: 'hangup', to: id, reason: 'hung up' });
+    // Leaving the room tells the others at once; closing the socket ends our id.
+    void signaling
+      .request({ type: 'leave', room: hubRoom(link) })
+      .catch(() => {})
+      .finally(() => signaling.close());
+  }
+
+  function hangUp(): void {
+    leave('You hung up.');
+  }
+
   joinForm.addEventListener('submit', (event) => {
     event.preventDefault();
     const name = nameInput.value.trim();
-    if (name) void join(name);
+    if (name) void join({ name, call: callInput.checked });
   });
-  leaveButton.addEventListener('click', () => {
-    const signaling = client;
-    const name = room;
-    reset();
-    if (signaling && name) {
-      // Leaving the room tells the others at once; closing the socket ends our id.
-      void signaling.request({ type: 'leave', room: name }).finally(() => signaling.close());
-    }
-    say('You left the room.');
-  });
+  leaveButton.addEventListener('click', () => leave(call ? 'You hung up.' : 'You left the room.'));
   chatForm.addEventListener('submit', (event) => {
     event.preventDefault();
     const text = chatInput.value.trim();
@@ -364,7 +516,7 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
 
   testForm.addEventListener('submit', (event) => {
     event.preventDefault();
-    const peer = peers.get(targetSelect.value);
+    const peer = target();
     const megabytes = sizeInput.valueAsNumber;
     if (!peer || !Number.isInteger(megabytes) || megabytes < 1 || megabytes > 1024) {
       testStatus.textContent = 'Pick a connected member and a whole number of megabytes from 1 to 1024.';
@@ -374,13 +526,14 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
     void runTest(peer, megabytes * 1_000_000, orderedInput.checked);
   });
 
-  const initial = roomFromHash(hash);
   if (initial) void join(initial);
   renderMembers();
 
   return () => {
     const signaling = client;
     reset();
+    connection.close();
+    snapshot.close();
     signaling?.close();
   };
 }
