@@ -1,5 +1,6 @@
 // `ferry serve`: every option comes from the config table, so flags, environment variables and the README agree.
 import { type Command, Option } from 'commander';
+import { keepMallocHeap } from '../server/allocator.ts';
 import { SERVE_OPTIONS, type ServeConfig, validateConfig } from '../server/config.ts';
 import { startServer } from '../server/index.ts';
 import { createLogger } from '../server/log.ts';
@@ -25,6 +26,8 @@ export function registerServe(program: Command): void {
     const problem = validateConfig(config);
     if (problem) fail(ExitCode.Usage, 'bad_flag', problem);
     const log = createLogger(config.logLevel);
+    // This process is the server: its heap policy is ours to set (an embedder of startServer keeps its own).
+    keepMallocHeap();
     const server = await startServer(config, log).catch((err: NodeJS.ErrnoException) => {
       fail(ExitCode.Unavailable, err.code === 'EADDRINUSE' ? 'port_in_use' : 'listen_failed', err.message);
     });

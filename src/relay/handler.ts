@@ -103,7 +103,8 @@ export class Relay {
   private countClient(req: Req, res: Res): void {
     const client = clientAddress(req);
     this.perClient.set(client, (this.perClient.get(client) ?? 0) + 1);
-    res.once('close', () => {
+    // 'close' fires once; `on` keeps no wrapper per waiting party, as `once` would.
+    res.on('close', () => {
       const count = (this.perClient.get(client) ?? 1) - 1;
       if (count === 0) this.perClient.delete(client);
       else this.perClient.set(client, count);

@@ -58,6 +58,11 @@ export function write(res: Res, chunk: Buffer | string): boolean {
   return (res as ServerResponse).write(chunk);
 }
 
+/** Bytes written to a response and not yet taken by the kernel. */
+export function queued(res: Res): number {
+  return 'stream' in res ? res.stream.writableLength : res.writableLength;
+}
+
 export function end(res: Res, body?: Buffer | string): void {
   if (body === undefined) res.end();
   else (res as ServerResponse).end(body);

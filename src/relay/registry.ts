@@ -99,10 +99,11 @@ export class PipeRegistry {
     if (!existing && this.waiting.size >= this.limits.maxWaitingPipes) {
       return { status: 503, message: msg.tooManyWaiting(this.limits.maxWaitingPipes) };
     }
-    const pipe = existing ?? this.open(path, n);
-    pipe.receivers.push(receiver);
+    const pipe = existing ?? this.open(path, n, receiver);
+    if (existing) pipe.receivers.push(receiver);
     pipe.sender?.log.line(msg.receiverConnected());
-    receiver.res.once('close', () => {
+    // 'close' fires once: `on` spares the wrapper `once` would keep for every waiting receiver.
+    receiver.res.on('close', () => {
       if (this.waiting.get(path) !== pipe) return;
       const index = pipe.receivers.indexOf(receiver);
       if (index < 0) return;
@@ -114,8 +115,10 @@ export class PipeRegistry {
     return undefined;
   }
 
-  private open(path: string, n: number): WaitingPipe {
-    const pipe: WaitingPipe = { path, n, sender: undefined, receivers: [], timer: undefined };
+  /** A new waiting pipe; a first receiver goes into an array literal, which reserves no spare slots. */
+  private open(path: string, n: number, receiver?: Receiver): WaitingPipe {
+    const receivers = receiver ? [receiver] : [];
+    const pipe: WaitingPipe = { path, n, sender: undefined, receivers, timer: undefined };
     if (this.limits.maxWait > 0) {
       pipe.timer = setTimeout(() => this.expire(pipe), this.limits.maxWait * 1000);
     }

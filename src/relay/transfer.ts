@@ -5,10 +5,15 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from '../server/log.ts';
 import { type ContentHeaders, parseContentLength, rawHeaderValues, receiverHeaders } from './headers.ts';
-import { cut, deliveredWhole, flushHeaders, type Req, type Res, sendText, write, writeHead } from './http.ts';
+import { cut, deliveredWhole, flushHeaders, queued, type Req, type Res, sendText, write, writeHead } from './http.ts';
 import { msg } from './messages.ts';
 import { boundaryOf, isMultipart, MultipartError, readFirstPart } from './multipart.ts';
 import type { SenderLog } from './sender-log.ts';
+
+// An HTTP/1 response corks its socket until the next tick, so `write` returns false for every 64 KiB chunk even
+// when the receiver keeps up. Pausing the sender on each of those is a pause/resume per socket read; instead each
+// receiver may queue this much before the sender waits for it (measured: 6-12% less server CPU per GiB).
+const RECEIVER_SLACK = 256 * 1024;
 
 export interface Sender {
   req: Req;
@@ -166,7 +171,7 @@ export async function runTransfer(
     bytes += chunk.length;
     for (const outlet of outlets) {
       if (outlet.state !== 'sending') continue;
-      if (!write(outlet.res, chunk) && !outlet.needsDrain) {
+      if (!write(outlet.res, chunk) && !outlet.needsDrain && queued(outlet.res) > RECEIVER_SLACK) {
         outlet.needsDrain = true;
         blocked++;
       }

@@ -47,7 +47,6 @@ export async function openListeners(
     keepAliveTimeout: 5000,
   });
   http1.on('request', onRequest);
-  http1.on('upgrade', onUpgrade);
   // This server never listens itself (sockets are handed to it), and Node starts its header-deadline
   // checks on 'listening'.
   http1.emit('listening');
@@ -64,15 +63,31 @@ export async function openListeners(
     }
   });
 
+  // The sockets `destroyAll` must reach beyond HTTP/1's own (`closeAllConnections` covers those): ones still being
+  // sniffed, HTTP/2 ones and upgraded ones. HTTP/1 sockets, the bulk of them (every waiting receiver), are
+  // dropped from the set at hand-off, and one shared listener serves every socket, so a connection carries no
+  // closure of ours.
+  const sockets = new Set<net.Socket>();
+  function untrack(this: net.Socket) {
+    sockets.delete(this);
+  }
+  const track = (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on('close', untrack);
+  };
+  const handOffToHttp1 = (socket: net.Socket) => {
+    sockets.delete(socket);
+    socket.off('close', untrack);
+    http1.emit('connection', socket);
+  };
+  http1.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    track(socket);
+    onUpgrade(req, socket, head);
+  });
+
   const h2 = http2.createServer({ settings: { enableConnectProtocol: false } });
   h2.on('request', onRequest);
   h2.on('sessionError', (err) => log.info({ err: err.message }, 'http2 session error'));
-
-  const sockets = new Set<net.Socket>();
-  const track = (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  };
 
   // Peek at the first bytes: the HTTP/2 preface goes to the h2 server, anything else to HTTP/1.
   const dispatchCleartext = (socket: net.Socket) => {
@@ -102,7 +117,7 @@ export async function openListeners(
         // The h2 session reads what was unshifted, then takes the socket's handle over; resuming would race it.
         h2.emit('connection', socket);
       } else {
-        http1.emit('connection', socket);
+        handOffToHttp1(socket);
         socket.resume();
       }
     };
@@ -127,8 +142,12 @@ export async function openListeners(
     secure = tls.createServer({ ...loadContext(), ALPNProtocols: ['h2', 'http/1.1'], noDelay: true });
     const server = secure;
     secure.on('secureConnection', (socket: tls.TLSSocket) => {
-      track(socket);
-      (socket.alpnProtocol === 'h2' ? h2 : http1).emit('connection', socket);
+      if (socket.alpnProtocol === 'h2') {
+        track(socket);
+        h2.emit('connection', socket);
+      } else {
+        http1.emit('connection', socket);
+      }
     });
     secure.on('tlsClientError', (err) => log.info({ err: err.message }, 'tls client error'));
     const reload = () => {
