@@ -4,7 +4,6 @@
 // Entry paths were already validated by the protocol (no "..", no absolute paths); here we also refuse to write
 // through a symbolic link that exists on disk, so nothing can land outside the target folder.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import {
   chmod,
   type FileHandle,
@@ -19,7 +18,13 @@ import {
   utimes,
 } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { type Entry, type IncrementalSha256, type Offer, validateEntryPath } from '../protocol/transfer.ts';
+import {
+  DATA_FRAME_BYTES,
+  type Entry,
+  type IncrementalSha256,
+  type Offer,
+  validateEntryPath,
+} from '../protocol/transfer.ts';
 import type { FileSink } from '../protocol/transfer-session.ts';
 
 /** SHA-256 over node:crypto (native, about ten times @noble's JavaScript on this hot path). */
@@ -47,8 +52,34 @@ export interface OfferSource {
   read(index: number): AsyncIterable<Uint8Array>;
 }
 
-/** File reads of 1 MiB (cut into 64 KiB DATA frames by the transfer loop): fewer thread-pool round trips. */
-const READ_BYTES = 1024 * 1024;
+/**
+ * File reads of about 1 MiB (fewer thread-pool round trips than 64 KiB ones), a whole number of DATA frames so the
+ * transfer loop cuts only full frames from them.
+ */
+const READ_BYTES = 16 * DATA_FRAME_BYTES;
+
+/**
+ * A file's bytes in full pieces of READ_BYTES (the last one shorter), all read into one buffer: the transfer loop is
+ * done with a piece when it asks for the next, so nothing is allocated per read.
+ */
+async function* readFile(path: string): AsyncGenerator<Uint8Array> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(READ_BYTES);
+    for (;;) {
+      let filled = 0;
+      while (filled < READ_BYTES) {
+        const { bytesRead } = await handle.read(buffer, filled, READ_BYTES - filled, null);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      if (filled > 0) yield buffer.subarray(0, filled);
+      if (filled < READ_BYTES) return;
+    }
+  } finally {
+    await handle.close();
+  }
+}
 
 /** Permission bits we send and restore: rwx for user, group, others. Set-id and sticky bits are not carried. */
 const MODE_BITS = 0o777;
@@ -86,7 +117,7 @@ export async function offerFor(target: string): Promise<OfferSource> {
       offer: { version: 1, kind: 'file', name, entryCount: 1, totalSize: info.size, entries: [entry] },
       paths: [root],
       skipped: [],
-      read: () => createReadStream(root, { highWaterMark: READ_BYTES }),
+      read: () => readFile(root),
     };
   }
   if (!info.isDirectory()) throw new Error(`${target} is neither a file nor a folder`);
@@ -125,7 +156,7 @@ export async function offerFor(target: string): Promise<OfferSource> {
     offer: { version: 1, kind: 'directory', name, entryCount: entries.length, totalSize, entries },
     paths,
     skipped,
-    read: (index) => createReadStream(paths[index] as string, { highWaterMark: READ_BYTES }),
+    read: (index) => readFile(paths[index] as string),
   };
 }
 
@@ -134,14 +165,43 @@ export function topLevelNames(offer: Offer): string[] {
   return [...new Set(offer.entries.map((e) => e.path.split('/')[0] as string))];
 }
 
-/** Top-level names of the offer that exist already in `dir` (what --force is needed for), and which are links. */
+/**
+ * Names of the offer that exist already in `dir` (what --force is needed for), and which are links: the top-level
+ * names, and, under a top-level folder that exists (a --force merge), every offered path that is a link on disk, so
+ * the offer is refused before any byte could be written through one.
+ */
 export async function existing(dir: string, offer: Offer): Promise<{ name: string; link: boolean }[]> {
   const found: { name: string; link: boolean }[] = [];
+  const folders = new Set<string>();
   for (const name of topLevelNames(offer)) {
     try {
-      found.push({ name, link: (await lstat(join(dir, name))).isSymbolicLink() });
+      const info = await lstat(join(dir, name));
+      found.push({ name, link: info.isSymbolicLink() });
+      if (info.isDirectory()) folders.add(name);
     } catch {
       // Free.
+    }
+  }
+  const seen = new Map<string, 'folder' | 'other'>();
+  for (const entry of offer.entries) {
+    const parts = entry.path.split('/');
+    if (!folders.has(parts[0] as string)) continue;
+    // Walk down the path on disk while it is made of real folders; a link stops the walk and the offer.
+    for (let depth = 2; depth <= parts.length; depth++) {
+      const path = parts.slice(0, depth).join('/');
+      let state = seen.get(path);
+      if (state === undefined) {
+        state = 'other';
+        try {
+          const info = await lstat(join(dir, path));
+          if (info.isDirectory()) state = 'folder';
+          else if (info.isSymbolicLink()) found.push({ name: path, link: true });
+        } catch {
+          // Not there: nothing below it can be a link.
+        }
+        seen.set(path, state);
+      }
+      if (state !== 'folder') break;
     }
   }
   return found;
@@ -150,9 +210,22 @@ export async function existing(dir: string, offer: Offer): Promise<{ name: strin
 /** Bytes gathered before a write to disk. */
 const BATCH_BYTES = 1024 * 1024;
 
-async function writeAll(handle: FileHandle, data: Uint8Array): Promise<void> {
-  let at = 0;
-  while (at < data.length) at += (await handle.write(data, at, data.length - at)).bytesWritten;
+/** Writes every piece, in order, with as few system calls as the kernel allows (one writev usually). */
+async function writeAll(handle: FileHandle, pieces: Uint8Array[]): Promise<void> {
+  let left = pieces;
+  while (left.length > 0) {
+    let written = (await handle.writev(left)).bytesWritten;
+    // A short write (rare on files): drop what went out and write the rest.
+    const rest: Uint8Array[] = [];
+    for (const piece of left) {
+      if (written >= piece.length) written -= piece.length;
+      else {
+        rest.push(written > 0 ? piece.subarray(written) : piece);
+        written = 0;
+      }
+    }
+    left = rest;
+  }
 }
 
 export class RefusedError extends Error {
@@ -164,7 +237,8 @@ export class DiskSink implements FileSink {
   #stage: string | undefined;
   #open: { index: number; handle: FileHandle } | undefined;
   #done = false;
-  readonly #batch = new Uint8Array(BATCH_BYTES);
+  /** Frames received and not yet written: the transport never reuses their memory, so they are kept, not copied. */
+  #batch: Uint8Array[] = [];
   #batched = 0;
 
   private constructor(
@@ -187,17 +261,17 @@ export class DiskSink implements FileSink {
     const handle = await this.#file(index, entry);
     // Gather 64 KiB frames into 1 MiB writes: one thread-pool round trip per MiB instead of per frame, which on a
     // busy machine was what held the receiving loop back.
-    if (this.#batched + data.length > BATCH_BYTES) await this.#flush(handle);
-    if (data.length >= BATCH_BYTES) return writeAll(handle, data);
-    this.#batch.set(data, this.#batched);
+    this.#batch.push(data);
     this.#batched += data.length;
+    if (this.#batched >= BATCH_BYTES) await this.#flush(handle);
   }
 
   async #flush(handle: FileHandle): Promise<void> {
     if (this.#batched === 0) return;
-    const length = this.#batched;
+    const pieces = this.#batch;
+    this.#batch = [];
     this.#batched = 0;
-    await writeAll(handle, this.#batch.subarray(0, length));
+    await writeAll(handle, pieces);
   }
 
   async fileDone(index: number, entry: Entry): Promise<void> {
