@@ -58,25 +58,48 @@ export interface OfferSource {
  */
 const READ_BYTES = 16 * DATA_FRAME_BYTES;
 
+/** Reads into `buffer` until it is full or the file ends; resolves with the bytes read. */
+async function fill(handle: FileHandle, buffer: Buffer): Promise<number> {
+  let filled = 0;
+  while (filled < buffer.length) {
+    const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, null);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled;
+}
+
 /**
- * A file's bytes in full pieces of READ_BYTES (the last one shorter), all read into one buffer: the transfer loop is
- * done with a piece when it asks for the next, so nothing is allocated per read.
+ * A file's bytes in full pieces of READ_BYTES (the last one shorter), read ahead into two buffers in turn: the next
+ * piece is read while the transfer loop sends this one (a read no longer leaves the channel idle), and nothing is
+ * allocated per read. The loop is done with a piece when it asks for the next, which goes into the other buffer.
  */
 async function* readFile(path: string): AsyncGenerator<Uint8Array> {
   const handle = await open(path, 'r');
+  let current = Buffer.allocUnsafe(READ_BYTES);
+  let spare = Buffer.allocUnsafe(READ_BYTES);
+  const read = (buffer: Buffer) => {
+    const promise = fill(handle, buffer);
+    // Awaited below; until then a failed read must not count as unhandled.
+    promise.catch(() => {});
+    return promise;
+  };
+  let reading = read(current);
   try {
-    const buffer = Buffer.allocUnsafe(READ_BYTES);
     for (;;) {
-      let filled = 0;
-      while (filled < READ_BYTES) {
-        const { bytesRead } = await handle.read(buffer, filled, READ_BYTES - filled, null);
-        if (bytesRead === 0) break;
-        filled += bytesRead;
+      const filled = await reading;
+      const piece = current.subarray(0, filled);
+      if (filled < READ_BYTES) {
+        if (filled > 0) yield piece;
+        return;
       }
-      if (filled > 0) yield buffer.subarray(0, filled);
-      if (filled < READ_BYTES) return;
+      [current, spare] = [spare, current];
+      reading = read(current);
+      yield piece;
     }
   } finally {
+    // The loop may stop early with a read in flight: let it finish before the file is closed.
+    await reading.catch(() => {});
     await handle.close();
   }
 }
@@ -240,6 +263,8 @@ export class DiskSink implements FileSink {
   /** Frames received and not yet written: the transport never reuses their memory, so they are kept, not copied. */
   #batch: Uint8Array[] = [];
   #batched = 0;
+  /** The batch being written: one at a time, in order, while the next one gathers. */
+  #writing: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly dir: string,
@@ -266,17 +291,22 @@ export class DiskSink implements FileSink {
     if (this.#batched >= BATCH_BYTES) await this.#flush(handle);
   }
 
+  /** Starts writing the batch once the previous write is done; resolves when it has started (not finished). */
   async #flush(handle: FileHandle): Promise<void> {
     if (this.#batched === 0) return;
     const pieces = this.#batch;
     this.#batch = [];
     this.#batched = 0;
-    await writeAll(handle, pieces);
+    // A failed write surfaces here, at the next batch, or in fileDone().
+    await this.#writing;
+    this.#writing = writeAll(handle, pieces);
+    this.#writing.catch(() => {});
   }
 
   async fileDone(index: number, entry: Entry): Promise<void> {
     const handle = await this.#file(index, entry);
     await this.#flush(handle);
+    await this.#writing;
     this.#open = undefined;
     await handle.close();
     const path = join(this.#stage as string, entry.path);
@@ -305,6 +335,7 @@ export class DiskSink implements FileSink {
   async abort(): Promise<void> {
     if (this.#done || this.#stage === undefined) return;
     this.#done = true;
+    await this.#writing.catch(() => {});
     await this.#open?.handle.close().catch(() => {});
     await rm(this.#stage, { recursive: true, force: true }).catch(() => {});
   }
