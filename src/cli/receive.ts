@@ -18,6 +18,7 @@ import {
   finish,
   handshake,
   Interrupts,
+  nodeScrypt,
   openTransport,
   reachHub,
   reportDone,
@@ -67,7 +68,7 @@ async function receive(input: string, options: ReceiveOptions): Promise<void> {
     const info = await stat(options.out).catch(() => undefined);
     if (!info?.isDirectory()) out.fail(ExitCode.Usage, 'bad_flag', `--out: '${options.out}' is not a folder`);
   }
-  const spake2 = startSpake2('receiver', code.code);
+  const spake2 = startSpake2('receiver', code.code, nodeScrypt);
   spake2.catch(() => {});
 
   const signaling = await reachHub(options, out);

@@ -18,6 +18,7 @@ import {
   formatBytes,
   handshake,
   Interrupts,
+  nodeScrypt,
   openTransport,
   positiveSeconds,
   reachHub,
@@ -100,7 +101,7 @@ async function send(path: string, options: SendOptions): Promise<void> {
     code = joined.code;
     const { rendezvous } = joined;
     // scrypt (~150 ms) runs while we wait for the receiver.
-    const spake2 = startSpake2('sender', code.code);
+    const spake2 = startSpake2('sender', code.code, nodeScrypt);
     spake2.catch(() => {});
     await announce(code.code, options, out);
     out.event(offerEvent(source.offer));

@@ -2,6 +2,7 @@
 // or one JSON object per line with --json), the way every failure maps to an exit code, and the session itself:
 // reach the hub, meet the peer in the code's room, run the SPAKE2 handshake, then open the transport (a data
 // channel if one opens in time, else the relay).
+import { scrypt } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { type Command, Option } from 'commander';
 import { answerP2P, dialP2P, type P2POptions } from '../peer/code-p2p.ts';
@@ -18,7 +19,7 @@ import {
   TRANSPORT_PREFERENCES,
   type TransportPreference,
 } from '../protocol/session.ts';
-import type { FerryRole, Spake2 } from '../protocol/spake2.ts';
+import type { FerryRole, ScryptFunction, Spake2 } from '../protocol/spake2.ts';
 import {
   type FileResult,
   type FrameChannel,
@@ -307,6 +308,18 @@ export function classifyFailure(error: unknown): { exit: ExitCode; code: string;
 // The session.
 
 /** Reach the hub (exit 3 if it cannot be reached, 2 for a bad --server). */
+/**
+ * The code's scrypt on node:crypto: native, and on the thread pool, so it runs while the process loads and reaches
+ * the hub. @noble's scryptAsync (the isomorphic default) took 0.5–1.5 s of the main thread on a loaded machine.
+ */
+export const nodeScrypt: ScryptFunction = (password, salt, { N, r, p, dkLen }) =>
+  new Promise((resolve, reject) => {
+    // maxmem: scrypt needs 128·N·r bytes (32 MiB for Ferry's parameters), Node's default cap is exactly that.
+    scrypt(password, salt, dkLen, { N, r, p, maxmem: 256 * N * r }, (error, key) =>
+      error ? reject(error) : resolve(key),
+    );
+  });
+
 export async function reachHub(flags: TransferFlags, out: TransferOutput): Promise<SignalingClient> {
   onExit(cleanup);
   nativeLogFromEnv();

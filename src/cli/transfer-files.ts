@@ -4,7 +4,6 @@
 // Entry paths were already validated by the protocol (no "..", no absolute paths); here we also refuse to write
 // through a symbolic link that exists on disk, so nothing can land outside the target folder.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import {
   chmod,
   type FileHandle,
@@ -19,7 +18,13 @@ import {
   utimes,
 } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { type Entry, type IncrementalSha256, type Offer, validateEntryPath } from '../protocol/transfer.ts';
+import {
+  DATA_FRAME_BYTES,
+  type Entry,
+  type IncrementalSha256,
+  type Offer,
+  validateEntryPath,
+} from '../protocol/transfer.ts';
 import type { FileSink } from '../protocol/transfer-session.ts';
 
 /** SHA-256 over node:crypto (native, about ten times @noble's JavaScript on this hot path). */
@@ -47,8 +52,57 @@ export interface OfferSource {
   read(index: number): AsyncIterable<Uint8Array>;
 }
 
-/** File reads of 1 MiB (cut into 64 KiB DATA frames by the transfer loop): fewer thread-pool round trips. */
-const READ_BYTES = 1024 * 1024;
+/**
+ * File reads of about 1 MiB (fewer thread-pool round trips than 64 KiB ones), a whole number of DATA frames so the
+ * transfer loop cuts only full frames from them.
+ */
+const READ_BYTES = 16 * DATA_FRAME_BYTES;
+
+/** Reads into `buffer` until it is full or the file ends; resolves with the bytes read. */
+async function fill(handle: FileHandle, buffer: Buffer): Promise<number> {
+  let filled = 0;
+  while (filled < buffer.length) {
+    const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, null);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled;
+}
+
+/**
+ * A file's bytes in full pieces of READ_BYTES (the last one shorter), read ahead into two buffers in turn: the next
+ * piece is read while the transfer loop sends this one (a read no longer leaves the channel idle), and nothing is
+ * allocated per read. The loop is done with a piece when it asks for the next, which goes into the other buffer.
+ */
+async function* readFile(path: string): AsyncGenerator<Uint8Array> {
+  const handle = await open(path, 'r');
+  let current = Buffer.allocUnsafe(READ_BYTES);
+  let spare = Buffer.allocUnsafe(READ_BYTES);
+  const read = (buffer: Buffer) => {
+    const promise = fill(handle, buffer);
+    // Awaited below; until then a failed read must not count as unhandled.
+    promise.catch(() => {});
+    return promise;
+  };
+  let reading = read(current);
+  try {
+    for (;;) {
+      const filled = await reading;
+      const piece = current.subarray(0, filled);
+      if (filled < READ_BYTES) {
+        if (filled > 0) yield piece;
+        return;
+      }
+      [current, spare] = [spare, current];
+      reading = read(current);
+      yield piece;
+    }
+  } finally {
+    // The loop may stop early with a read in flight: let it finish before the file is closed.
+    await reading.catch(() => {});
+    await handle.close();
+  }
+}
 
 /** Permission bits we send and restore: rwx for user, group, others. Set-id and sticky bits are not carried. */
 const MODE_BITS = 0o777;
@@ -86,7 +140,7 @@ export async function offerFor(target: string): Promise<OfferSource> {
       offer: { version: 1, kind: 'file', name, entryCount: 1, totalSize: info.size, entries: [entry] },
       paths: [root],
       skipped: [],
-      read: () => createReadStream(root, { highWaterMark: READ_BYTES }),
+      read: () => readFile(root),
     };
   }
   if (!info.isDirectory()) throw new Error(`${target} is neither a file nor a folder`);
@@ -125,7 +179,7 @@ export async function offerFor(target: string): Promise<OfferSource> {
     offer: { version: 1, kind: 'directory', name, entryCount: entries.length, totalSize, entries },
     paths,
     skipped,
-    read: (index) => createReadStream(paths[index] as string, { highWaterMark: READ_BYTES }),
+    read: (index) => readFile(paths[index] as string),
   };
 }
 
@@ -134,14 +188,43 @@ export function topLevelNames(offer: Offer): string[] {
   return [...new Set(offer.entries.map((e) => e.path.split('/')[0] as string))];
 }
 
-/** Top-level names of the offer that exist already in `dir` (what --force is needed for), and which are links. */
+/**
+ * Names of the offer that exist already in `dir` (what --force is needed for), and which are links: the top-level
+ * names, and, under a top-level folder that exists (a --force merge), every offered path that is a link on disk, so
+ * the offer is refused before any byte could be written through one.
+ */
 export async function existing(dir: string, offer: Offer): Promise<{ name: string; link: boolean }[]> {
   const found: { name: string; link: boolean }[] = [];
+  const folders = new Set<string>();
   for (const name of topLevelNames(offer)) {
     try {
-      found.push({ name, link: (await lstat(join(dir, name))).isSymbolicLink() });
+      const info = await lstat(join(dir, name));
+      found.push({ name, link: info.isSymbolicLink() });
+      if (info.isDirectory()) folders.add(name);
     } catch {
       // Free.
+    }
+  }
+  const seen = new Map<string, 'folder' | 'other'>();
+  for (const entry of offer.entries) {
+    const parts = entry.path.split('/');
+    if (!folders.has(parts[0] as string)) continue;
+    // Walk down the path on disk while it is made of real folders; a link stops the walk and the offer.
+    for (let depth = 2; depth <= parts.length; depth++) {
+      const path = parts.slice(0, depth).join('/');
+      let state = seen.get(path);
+      if (state === undefined) {
+        state = 'other';
+        try {
+          const info = await lstat(join(dir, path));
+          if (info.isDirectory()) state = 'folder';
+          else if (info.isSymbolicLink()) found.push({ name: path, link: true });
+        } catch {
+          // Not there: nothing below it can be a link.
+        }
+        seen.set(path, state);
+      }
+      if (state !== 'folder') break;
     }
   }
   return found;
@@ -150,9 +233,22 @@ export async function existing(dir: string, offer: Offer): Promise<{ name: strin
 /** Bytes gathered before a write to disk. */
 const BATCH_BYTES = 1024 * 1024;
 
-async function writeAll(handle: FileHandle, data: Uint8Array): Promise<void> {
-  let at = 0;
-  while (at < data.length) at += (await handle.write(data, at, data.length - at)).bytesWritten;
+/** Writes every piece, in order, with as few system calls as the kernel allows (one writev usually). */
+async function writeAll(handle: FileHandle, pieces: Uint8Array[]): Promise<void> {
+  let left = pieces;
+  while (left.length > 0) {
+    let written = (await handle.writev(left)).bytesWritten;
+    // A short write (rare on files): drop what went out and write the rest.
+    const rest: Uint8Array[] = [];
+    for (const piece of left) {
+      if (written >= piece.length) written -= piece.length;
+      else {
+        rest.push(written > 0 ? piece.subarray(written) : piece);
+        written = 0;
+      }
+    }
+    left = rest;
+  }
 }
 
 export class RefusedError extends Error {
@@ -164,8 +260,11 @@ export class DiskSink implements FileSink {
   #stage: string | undefined;
   #open: { index: number; handle: FileHandle } | undefined;
   #done = false;
-  readonly #batch = new Uint8Array(BATCH_BYTES);
+  /** Frames received and not yet written: the transport never reuses their memory, so they are kept, not copied. */
+  #batch: Uint8Array[] = [];
   #batched = 0;
+  /** The batch being written: one at a time, in order, while the next one gathers. */
+  #writing: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly dir: string,
@@ -187,22 +286,27 @@ export class DiskSink implements FileSink {
     const handle = await this.#file(index, entry);
     // Gather 64 KiB frames into 1 MiB writes: one thread-pool round trip per MiB instead of per frame, which on a
     // busy machine was what held the receiving loop back.
-    if (this.#batched + data.length > BATCH_BYTES) await this.#flush(handle);
-    if (data.length >= BATCH_BYTES) return writeAll(handle, data);
-    this.#batch.set(data, this.#batched);
+    this.#batch.push(data);
     this.#batched += data.length;
+    if (this.#batched >= BATCH_BYTES) await this.#flush(handle);
   }
 
+  /** Starts writing the batch once the previous write is done; resolves when it has started (not finished). */
   async #flush(handle: FileHandle): Promise<void> {
     if (this.#batched === 0) return;
-    const length = this.#batched;
+    const pieces = this.#batch;
+    this.#batch = [];
     this.#batched = 0;
-    await writeAll(handle, this.#batch.subarray(0, length));
+    // A failed write surfaces here, at the next batch, or in fileDone().
+    await this.#writing;
+    this.#writing = writeAll(handle, pieces);
+    this.#writing.catch(() => {});
   }
 
   async fileDone(index: number, entry: Entry): Promise<void> {
     const handle = await this.#file(index, entry);
     await this.#flush(handle);
+    await this.#writing;
     this.#open = undefined;
     await handle.close();
     const path = join(this.#stage as string, entry.path);
@@ -231,6 +335,7 @@ export class DiskSink implements FileSink {
   async abort(): Promise<void> {
     if (this.#done || this.#stage === undefined) return;
     this.#done = true;
+    await this.#writing.catch(() => {});
     await this.#open?.handle.close().catch(() => {});
     await rm(this.#stage, { recursive: true, force: true }).catch(() => {});
   }

@@ -13,7 +13,15 @@ import {
   type SessionMessageOf,
   sdpMessage,
 } from '../protocol/session.ts';
-import { decodeFrame, encodeFrame, type Frame, SendWindow } from '../protocol/transfer.ts';
+import {
+  decodeFrame,
+  encodeDataFrameInto,
+  encodeFrame,
+  FRAME_HEADER_BYTES,
+  type Frame,
+  MAX_DATA_BYTES,
+  SendWindow,
+} from '../protocol/transfer.ts';
 import type { FrameChannel } from '../protocol/transfer-session.ts';
 import type { Rendezvous } from './code-rendezvous.ts';
 import type { PeerDataChannel } from './data-channel.ts';
@@ -40,6 +48,7 @@ export class DataChannelFrames implements FrameChannel {
   #waiters: Array<{ resolve: (f: Frame | undefined) => void; reject: (e: Error) => void }> = [];
   #error: Error | undefined;
   #chain: Promise<void> = Promise.resolve();
+  readonly #scratch = new Uint8Array(FRAME_HEADER_BYTES + 4 + MAX_DATA_BYTES);
   #closed = false;
   #firstFrame: (() => void) | undefined;
   /** Resolves when the first frame arrives (the receiver commits to this path then). */
@@ -88,7 +97,10 @@ export class DataChannelFrames implements FrameChannel {
     // SendWindow allows one waiting send at a time: queue ours behind each other.
     const next = this.#chain.then(() => {
       if (this.#error) throw this.#error;
-      return this.#window.send(encodeFrame(frame));
+      // The channel copies a message when it is sent, so every DATA frame is built in the same scratch buffer.
+      const bytes =
+        frame.type === 'data' ? encodeDataFrameInto(frame.index, frame.data, this.#scratch) : encodeFrame(frame);
+      return this.#window.send(bytes);
     });
     this.#chain = next.catch(() => {});
     return next;

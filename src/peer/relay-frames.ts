@@ -9,7 +9,7 @@ import { request as httpsRequest } from 'node:https';
 import type { SessionKeys } from '../protocol/keys.ts';
 import type { FerryRole } from '../protocol/spake2.ts';
 import { type StreamAead, StreamDecryptor, StreamEncryptor } from '../protocol/stream-cipher.ts';
-import { encodeFrame, type Frame, FrameDecoder, MAX_DATA_BYTES } from '../protocol/transfer.ts';
+import { DATA_FRAME_BYTES, dataFrameHeader, encodeFrame, type Frame, FrameDecoder } from '../protocol/transfer.ts';
 import type { FrameChannel } from '../protocol/transfer-session.ts';
 
 export interface RelayOptions {
@@ -30,6 +30,15 @@ export const nodeAead: StreamAead = {
     const body = cipher.update(plaintext);
     const tail = cipher.final();
     return Buffer.concat([body, tail, cipher.getAuthTag()]);
+  },
+  sealParts(key, nonce, aad, parts) {
+    const cipher = createCipheriv('aes-256-gcm', key, nonce);
+    cipher.setAAD(aad);
+    const out: Uint8Array[] = [];
+    for (const part of parts) out.push(cipher.update(part));
+    cipher.final();
+    out.push(cipher.getAuthTag());
+    return out;
   },
   open(key, nonce, aad, sealed) {
     if (sealed.length < 16) return undefined;
@@ -67,6 +76,64 @@ function request(url: URL, method: 'GET' | 'PUT'): ClientRequest {
     agent: false,
     headers: method === 'PUT' ? { 'content-type': 'application/octet-stream' } : {},
   });
+}
+
+/** Chunks read ahead of the consumer before the response is paused (socket reads of up to 64 KiB each). */
+const READ_AHEAD = 16;
+
+/**
+ * The response body as it comes off the socket: every chunk that arrived while the consumer was busy, in one batch.
+ * 'data' events hand over the socket's own buffers, where the stream's async iterator joins buffered chunks into new
+ * ones (a copy of every byte); pause() while the consumer lags keeps the backpressure. A connection that closes
+ * before the end of the body throws, as the iterator would.
+ */
+async function* socketChunks(res: IncomingMessage): AsyncGenerator<Uint8Array[]> {
+  let chunks: Uint8Array[] = [];
+  let ended = false;
+  let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    wake?.();
+    wake = undefined;
+  };
+  const onData = (chunk: Uint8Array) => {
+    chunks.push(chunk);
+    if (chunks.length >= READ_AHEAD) res.pause();
+    notify();
+  };
+  const onEnd = () => {
+    ended = true;
+    notify();
+  };
+  const onError = (error: Error) => {
+    failure ??= error;
+    notify();
+  };
+  const onClose = () => {
+    if (!ended) failure ??= new Error('the relay connection closed before the end of the stream');
+    notify();
+  };
+  res.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  // An error after we stopped reading (the transfer is over or failed already) must not crash the process.
+  res.on('error', () => {});
+  try {
+    for (;;) {
+      if (chunks.length > 0) {
+        const batch = chunks;
+        chunks = [];
+        res.resume();
+        yield batch;
+        continue;
+      }
+      if (failure) throw failure;
+      if (ended) return;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+    }
+  } finally {
+    res.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+  }
 }
 
 export class RelayFrames implements FrameChannel {
@@ -121,10 +188,13 @@ export class RelayFrames implements FrameChannel {
     }
     const decryptor = new StreamDecryptor(key, CIPHER);
     const decoder = new FrameDecoder();
-    for await (const chunk of res as AsyncIterable<Uint8Array>) {
-      for (const plain of await decryptor.push(chunk)) yield* decoder.push(plain, true);
+    for await (const chunks of socketChunks(res)) {
+      for (const chunk of chunks) {
+        // Each chunk is a fresh buffer of the socket's: the decryptor keeps views of it rather than copies.
+        for (const plain of await decryptor.push(chunk, true)) yield* decoder.push(plain, true);
+      }
       // Caught up with the network: release what is still being decrypted (a control frame must not wait for more).
-      if (res.readableLength === 0) for (const plain of await decryptor.drain()) yield* decoder.push(plain, true);
+      for (const plain of await decryptor.drain()) yield* decoder.push(plain, true);
     }
     // A cut that looks like a clean end is caught here: no last record → CIPHER_TRUNCATED.
     for (const plain of await decryptor.finish()) yield* decoder.push(plain, true);
@@ -133,11 +203,17 @@ export class RelayFrames implements FrameChannel {
 
   send(frame: Frame): Promise<void> {
     const next = this.#chain.then(async () => {
-      const pieces = await this.#encryptor.push(encodeFrame(frame));
+      let pieces: Uint8Array[];
+      if (frame.type === 'data') {
+        // Header and data go to the cipher as they are: it seals them as one record without joining them.
+        pieces = await this.#encryptor.push(dataFrameHeader(frame.index, frame.data.length));
+        pieces.push(...(await this.#encryptor.push(frame.data)));
+      } else pieces = await this.#encryptor.push(encodeFrame(frame));
       // Control frames are small and awaited by the peer, and a short DATA frame means the source is idle (a
       // slow stdin) or at its end: seal them now rather than when 64 KiB have gathered.
-      if (frame.type !== 'data' || frame.data.length < MAX_DATA_BYTES) pieces.push(...(await this.#encryptor.flush()));
-      for (const piece of pieces) await this.#write(piece);
+      if (frame.type !== 'data' || frame.data.length < DATA_FRAME_BYTES)
+        pieces.push(...(await this.#encryptor.flush()));
+      await this.#write(pieces);
     });
     this.#chain = next.catch(() => {});
     return next;
@@ -153,7 +229,7 @@ export class RelayFrames implements FrameChannel {
     this.#ended = true;
     await this.#chain;
     try {
-      for (const piece of await this.#encryptor.finish()) await this.#write(piece);
+      await this.#write(await this.#encryptor.finish());
       await new Promise<void>((resolve) => this.#put.end(resolve));
     } catch {
       // Our last record could not go out; the peer reports the truncation if it still cares.
@@ -178,9 +254,15 @@ export class RelayFrames implements FrameChannel {
     this.#get.destroy();
   }
 
-  async #write(piece: Uint8Array): Promise<void> {
+  /** Writes the pieces as one batch (one writev, not a system call and a chunk header each), then waits for room. */
+  async #write(pieces: Uint8Array[]): Promise<void> {
     if (this.#outError) throw this.#outError;
-    if (this.#put.write(piece)) return;
+    if (pieces.length === 0) return;
+    this.#put.cork();
+    let room = true;
+    for (const piece of pieces) room = this.#put.write(piece);
+    this.#put.uncork();
+    if (room) return;
     await new Promise<void>((resolve, reject) => {
       const done = (error?: Error) => {
         this.#put.off('drain', onDrain).off('error', done).off('close', onClose);

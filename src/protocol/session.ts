@@ -15,7 +15,15 @@ import {
   signFingerprint,
   verifyFingerprint,
 } from './keys.ts';
-import { createCodeSpake2, type FerryRole, SPAKE2_CONFIRM_BYTES, SPAKE2_MESSAGE_BYTES, type Spake2 } from './spake2.ts';
+import {
+  createCodeSpake2,
+  FERRY_MHF,
+  type FerryRole,
+  type ScryptFunction,
+  SPAKE2_CONFIRM_BYTES,
+  SPAKE2_MESSAGE_BYTES,
+  type Spake2,
+} from './spake2.ts';
 
 export const SESSION_VERSION = 1;
 
@@ -158,9 +166,12 @@ export async function runHandshake(
   return { keys, transport };
 }
 
-/** Starts the SPAKE2 state for a role and code (the code is checked and normalised; CODE_* errors otherwise). */
-export function startSpake2(role: FerryRole, code: string): Promise<Spake2> {
-  return createCodeSpake2(role, code);
+/**
+ * Starts the SPAKE2 state for a role and code (the code is checked and normalised; CODE_* errors otherwise).
+ * `scrypt`: a faster implementation of the same function where the platform has one (Node's native one).
+ */
+export function startSpake2(role: FerryRole, code: string, scrypt?: ScryptFunction): Promise<Spake2> {
+  return createCodeSpake2(role, code, FERRY_MHF, scrypt);
 }
 
 async function expect<T extends 'pake' | 'confirm'>(signals: SessionSignals, type: T): Promise<SessionMessageOf<T>> {

@@ -163,15 +163,26 @@ export const FERRY_MHF: Readonly<Spake2MhfParams> = Object.freeze({
 });
 
 /**
+ * scrypt (RFC 7914). The default is @noble/hashes' scryptAsync, which runs anywhere but on the main thread, in slices;
+ * Node passes node:crypto's, native and on the thread pool, so it overlaps with start-up and reaching the hub.
+ */
+export type ScryptFunction = (
+  password: Uint8Array,
+  salt: Uint8Array,
+  params: { N: number; r: number; p: number; dkLen: number },
+) => Promise<Uint8Array>;
+
+/**
  * w = scrypt(password) mod p. 48 bytes (p's 32 plus 16) are reduced so the bias is below 2^-128, the RFC's advice
  * for turning MHF output into a scalar (RFC 9382 §3).
  */
 export async function passwordToScalar(
   password: string | Uint8Array,
   params: Readonly<Spake2MhfParams> = FERRY_MHF,
+  scrypt: ScryptFunction = scryptAsync,
 ): Promise<bigint> {
   const pw = typeof password === 'string' ? utf8.encode(password) : password;
-  const out = await scryptAsync(pw, utf8.encode(params.salt), { N: params.N, r: params.r, p: params.p, dkLen: 48 });
+  const out = await scrypt(pw, utf8.encode(params.salt), { N: params.N, r: params.r, p: params.p, dkLen: 48 });
   const w = bytesToBigInt(out) % ORDER;
   if (w === 0n) throw new RangeError('password maps to w = 0'); // probability 2^-256
   return w;
@@ -305,9 +316,10 @@ export async function createCodeSpake2(
   role: FerryRole,
   code: string,
   mhf: Readonly<Spake2MhfParams> = FERRY_MHF,
+  scrypt?: ScryptFunction,
 ): Promise<Spake2> {
   const canonical = normalizeCode(code);
-  const w = await passwordToScalar(canonical, mhf);
+  const w = await passwordToScalar(canonical, mhf, scrypt);
   return new Spake2(role === 'sender' ? 'A' : 'B', w, {
     idA: utf8.encode(FERRY_SPAKE2.idA),
     idB: utf8.encode(FERRY_SPAKE2.idB),

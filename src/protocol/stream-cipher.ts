@@ -49,6 +49,12 @@ const DIAGNOSE_WINDOW = 16;
 export interface StreamAead {
   /** ciphertext || tag. */
   seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> | Uint8Array;
+  /**
+   * Optional: seals a record given in parts, synchronously, consuming the parts before it returns; the result is
+   * the ciphertext in pieces, then the tag. When present the encryptor uses it instead of seal() and saves the copies
+   * that would join the parts into one plaintext and the record into one buffer (Node's cipher streams the parts).
+   */
+  sealParts?(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, parts: Uint8Array[]): Uint8Array[];
   /** The plaintext, or undefined when authentication fails. */
   open(
     key: Uint8Array,
@@ -123,14 +129,15 @@ function nonce(counter: number, last: boolean): Uint8Array {
 
 /** A FIFO of concurrent jobs whose results come out in submission order; failures surface in order too. */
 class OrderedJobs {
-  #queue: { promise: Promise<void>; settled: boolean; value?: Uint8Array; error?: unknown }[] = [];
+  #queue: { promise: Promise<void>; settled: boolean; value?: Uint8Array | Uint8Array[]; error?: unknown }[] = [];
 
   get size(): number {
     return this.#queue.length;
   }
 
-  add(job: Promise<Uint8Array>): void {
-    const entry: { promise: Promise<void>; settled: boolean; value?: Uint8Array; error?: unknown } = {
+  /** A job's result is one piece of output, or several in order. */
+  add(job: Promise<Uint8Array | Uint8Array[]>): void {
+    const entry: { promise: Promise<void>; settled: boolean; value?: Uint8Array | Uint8Array[]; error?: unknown } = {
       settled: false,
       promise: Promise.resolve(),
     };
@@ -159,7 +166,9 @@ class OrderedJobs {
       }
       this.#queue.shift();
       if (head.error !== undefined) throw head.error;
-      if (head.value !== undefined && head.value.length > 0) out.push(head.value);
+      const value = head.value;
+      if (Array.isArray(value)) out.push(...value);
+      else if (value !== undefined && value.length > 0) out.push(value);
     }
   }
 
@@ -249,6 +258,47 @@ export class StreamEncryptor {
     this.#jobs.add(job);
   }
 
+  /** Seals the next `length` pending bytes as one record, straight from the pending pieces when the AEAD allows. */
+  #sealPending(length: number, last: boolean): void {
+    const sealParts = this.#aead.sealParts;
+    if (sealParts === undefined) return this.#seal(this.#takePending(length), last);
+    if (this.#counter >= STREAM_MAX_RECORDS) {
+      throw new ProtocolError('CIPHER_LIMIT', 'stream too long for one key (2^32 records)');
+    }
+    const counter = this.#counter++;
+    const sealed = sealParts.call(
+      this.#aead,
+      this.#key,
+      nonce(counter, last),
+      this.#header,
+      this.#pendingParts(length),
+    );
+    const word = new Uint8Array(STREAM_RECORD_HEADER_BYTES);
+    const bytes = sealed.reduce((sum, piece) => sum + piece.length, 0);
+    new DataView(word.buffer).setUint32(0, (bytes | (last ? LAST_FLAG : 0)) >>> 0);
+    this.#jobs.add(Promise.resolve([word, ...sealed]));
+  }
+
+  /** Removes `length` bytes from the front of the pending plaintext, as views of the pieces that hold them. */
+  #pendingParts(length: number): Uint8Array[] {
+    const parts: Uint8Array[] = [];
+    let left = length;
+    while (left > 0) {
+      const piece = this.#pending[0] as Uint8Array;
+      if (piece.length <= left) {
+        parts.push(piece);
+        this.#pending.shift();
+        left -= piece.length;
+      } else {
+        parts.push(piece.subarray(0, left));
+        this.#pending[0] = piece.subarray(left);
+        left = 0;
+      }
+    }
+    this.#pendingBytes -= length;
+    return parts;
+  }
+
   /** Removes `length` bytes from the front of the pending plaintext. */
   #takePending(length: number): Uint8Array {
     const first = this.#pending[0];
@@ -308,7 +358,7 @@ export class StreamEncryptor {
         this.#pendingBytes += plaintext.length;
       }
       while (this.#pendingBytes >= this.chunkSize) {
-        this.#seal(this.#takePending(this.chunkSize), false);
+        this.#sealPending(this.chunkSize, false);
         await this.#jobs.take(this.#concurrency, out);
       }
       keepCopyOfTail(this.#pending, plaintext);
@@ -321,7 +371,7 @@ export class StreamEncryptor {
     const out: Uint8Array[] = [];
     this.#begin(out);
     return this.#run(out, async () => {
-      if (this.#pendingBytes > 0) this.#seal(this.#takePending(this.#pendingBytes), false);
+      if (this.#pendingBytes > 0) this.#sealPending(this.#pendingBytes, false);
       await this.#jobs.take(0, out);
     });
   }
@@ -331,7 +381,7 @@ export class StreamEncryptor {
     const out: Uint8Array[] = [];
     this.#begin(out);
     return this.#run(out, async () => {
-      this.#seal(this.#takePending(this.#pendingBytes), true);
+      this.#sealPending(this.#pendingBytes, true);
       await this.#jobs.take(0, out);
       this.#state = 'finished';
     });
@@ -441,7 +491,7 @@ export class StreamDecryptor {
     );
   }
 
-  async #parse(out: Uint8Array[]): Promise<void> {
+  async #parse(out: Uint8Array[], input: Uint8Array, owned: boolean): Promise<void> {
     if (this.#header === undefined) {
       if (this.#queue.length < STREAM_HEADER_BYTES) return;
       await this.#readHeader();
@@ -461,8 +511,10 @@ export class StreamDecryptor {
       if (this.#queue.length < STREAM_RECORD_HEADER_BYTES + length) return;
       this.#queue.take(STREAM_RECORD_HEADER_BYTES);
       if (this.#counter >= STREAM_MAX_RECORDS) throw new ProtocolError('CIPHER_LIMIT', 'stream too long');
-      // Copy: the record must outlive the caller's buffer while its job is in flight.
-      this.#schedule(this.#queue.take(length).slice(), last);
+      // The record must outlive the caller's buffer while its job is in flight: a view into a buffer the caller
+      // still owns is copied (take() already copied a record that straddled pieces).
+      const record = this.#queue.take(length);
+      this.#schedule(!owned && record.buffer === input.buffer ? record.slice() : record, last);
       if (last) this.#sawLast = true;
       await this.#jobs.take(this.#concurrency, out);
     }
@@ -485,16 +537,20 @@ export class StreamDecryptor {
     }
   }
 
-  async push(ciphertext: Uint8Array): Promise<Uint8Array[]> {
+  /**
+   * `owned`: the caller hands the buffer over and never touches it again (a network read), so records and the
+   * unconsumed tail are kept as views of it instead of copies.
+   */
+  async push(ciphertext: Uint8Array, owned = false): Promise<Uint8Array[]> {
     const out: Uint8Array[] = [];
     return this.#run(out, async () => {
       if (ciphertext.length === 0) return;
       if (this.#sawLast) throw cipherError('CIPHER_TRAILING_DATA', `${ciphertext.length} bytes after the last record`);
       this.#queue.push(ciphertext);
       try {
-        await this.#parse(out);
+        await this.#parse(out, ciphertext, owned);
       } finally {
-        this.#queue.detachFrom(ciphertext);
+        if (!owned) this.#queue.detachFrom(ciphertext);
       }
     });
   }

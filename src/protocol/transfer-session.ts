@@ -7,9 +7,9 @@
 import { ProtocolError } from './errors.ts';
 import {
   CANCEL_CODES,
+  DATA_FRAME_BYTES,
   type Entry,
   type Frame,
-  MAX_DATA_BYTES,
   type Offer,
   Sha256,
   type Sha256Factory,
@@ -86,7 +86,10 @@ interface Common {
 }
 
 export interface SendOptions extends Common {
-  /** The bytes of file entry `index`, in pieces of any size. */
+  /**
+   * The bytes of file entry `index`, in pieces of any size; pieces of a multiple of DATA_FRAME_BYTES make only full
+   * frames. A piece is done with when the next one is asked for, so the reader may refill the same buffer.
+   */
   read(index: number, entry: Entry): AsyncIterable<Uint8Array>;
   /** Called once the receiver accepted. */
   onAccepted?: () => void;
@@ -94,6 +97,7 @@ export interface SendOptions extends Common {
 
 /** What a receiver does with the data. Every method may throw: the transfer is then cancelled with CANCEL IO. */
 export interface FileSink {
+  /** `data` is the sink's to keep: the transports never reuse the memory of a frame they delivered. */
   write(index: number, entry: Entry, data: Uint8Array): Promise<void>;
   /** A file arrived whole and its SHA-256 matched. */
   fileDone(index: number, entry: Entry): Promise<void>;
@@ -179,7 +183,7 @@ function onAbort(signal: AbortSignal | undefined, handler: () => void): () => vo
 }
 
 /**
- * Sends an offer and, if accepted, every file (each in DATA frames of at most 64 KiB, then FILE_END with its SHA-256),
+ * Sends an offer and, if accepted, every file (each in DATA frames of DATA_FRAME_BYTES, then FILE_END with its SHA-256),
  * then DONE; resolves once the receiver confirmed every file and DONE. Throws a TransferError otherwise, after telling
  * the peer (CANCEL) when the failure is ours.
  */
@@ -254,9 +258,9 @@ export async function sendTransfer(channel: FrameChannel, offer: Offer, options:
           }
           if (next.done) break;
           const piece = next.value;
-          for (let at = 0; at < piece.length; at += MAX_DATA_BYTES) {
+          for (let at = 0; at < piece.length; at += DATA_FRAME_BYTES) {
             if (stopped) throw stopped;
-            const data = piece.subarray(at, at + MAX_DATA_BYTES);
+            const data = piece.subarray(at, at + DATA_FRAME_BYTES);
             hash.update(data);
             size += data.length;
             if (entry.size !== null && size > entry.size) {

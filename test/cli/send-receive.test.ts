@@ -9,10 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Rendezvous } from '../../src/peer/code-rendezvous.ts';
+import { RelayFrames } from '../../src/peer/relay-frames.ts';
 import { SignalingClient } from '../../src/peer/signaling-client.ts';
 import { codeRoom, runHandshake, startSpake2 } from '../../src/protocol/session.ts';
 import { decryptBytes, encryptBytes } from '../../src/protocol/stream-cipher.ts';
-import { FrameDecoder } from '../../src/protocol/transfer.ts';
+import { type Entry, FrameDecoder, type Offer } from '../../src/protocol/transfer.ts';
+import { sendTransfer } from '../../src/protocol/transfer-session.ts';
 import { runCli, startFerry, type TestServer } from '../helpers/ferry.ts';
 import { type Mitm, sessionData, startMitm } from '../helpers/mitm.ts';
 import { Proc } from '../helpers/proc.ts';
@@ -85,6 +87,14 @@ describe('ferry send / ferry receive', () => {
     const m = await startMitm(ferry.url, options);
     mitms.push(m);
     return m;
+  };
+  /** A sender built from the protocol pieces (it knows the code), agreed on the relay with a real receiver. */
+  const handshakeAsSender = async (code: string) => {
+    const signaling = await SignalingClient.connect(ferry.url);
+    const { rendezvous } = await Rendezvous.join(signaling, codeRoom(code));
+    await rendezvous.waitForPeer();
+    const { keys } = await runHandshake('sender', startSpake2('sender', code), 'relay', rendezvous);
+    return { keys, signaling };
   };
   /** Nothing but what was received: no staging folder, no partial file. */
   const assertEmpty = async (dir: string) => assert.deepEqual(await readdir(dir), []);
@@ -421,10 +431,7 @@ describe('ferry send / ferry receive', () => {
         const out = await outDir();
         const code = newCode();
         const receiver = receive(code, out);
-        const signaling = await SignalingClient.connect(ferry.url);
-        const { rendezvous } = await Rendezvous.join(signaling, codeRoom(code));
-        await rendezvous.waitForPeer();
-        const { keys } = await runHandshake('sender', startSpake2('sender', code), 'relay', rendezvous);
+        const { keys, signaling } = await handshakeAsSender(code);
         const frames = Buffer.concat([
           raw(1, { version: 1, kind: 'directory', name: 'x', entryCount: 2, totalSize: 5 }),
           raw(2, {
@@ -455,6 +462,58 @@ describe('ferry send / ferry receive', () => {
       }
     },
   );
+
+  test(
+    'merging into a folder with --force never writes through a link inside it: refused before any byte',
+    T,
+    async () => {
+      const src = join(await mkdtemp(join(work, 'src-')), 'tree');
+      await mkdir(join(src, 'sub'), { recursive: true });
+      await writeFile(join(src, 'a.txt'), 'a');
+      await writeFile(join(src, 'sub', 'planted.txt'), 'x');
+      const elsewhere = await mkdtemp(join(work, 'elsewhere-'));
+      const out = await outDir();
+      await mkdir(join(out, 'tree'));
+      await writeFile(join(out, 'tree', 'a.txt'), 'old');
+      await symlink(elsewhere, join(out, 'tree', 'sub'));
+      const code = newCode();
+      const sender = send(src, code);
+      const receiver = receive(code, out, ['--force']);
+      assert.deepEqual(await Promise.all([sender.exited, receiver.exited]), [8, 8]);
+      assert.equal(receiver.event('error')?.code, 'unsafe_path');
+      assert.match(String(receiver.event('error')?.message), /'tree\/sub' .* is a symbolic link/);
+      assert.deepEqual(await readdir(elsewhere), []);
+      // Nothing was merged either: the existing file is untouched, no staging folder is left.
+      assert.equal(await readFile(join(out, 'tree', 'a.txt'), 'utf8'), 'old');
+      assert.deepEqual((await readdir(out)).sort(), ['tree']);
+    },
+  );
+
+  test("a sender's set-id and sticky bits are not applied; permission bits are, on files and folders", T, async () => {
+    const out = await outDir();
+    const code = newCode();
+    const receiver = receive(code, out);
+    const { keys, signaling } = await handshakeAsSender(code);
+    const channel = await RelayFrames.open({ server: ferry.url, keys, role: 'sender' });
+    const data = randomBytes(1000);
+    const entries: Entry[] = [
+      { path: 'x', kind: 'directory', size: null, mode: 0o7750 },
+      { path: 'x/tool', kind: 'file', size: data.length, mode: 0o6755 },
+      { path: 'x/plain', kind: 'file', size: 0, mode: 0o1640 },
+    ];
+    const offer: Offer = { version: 1, kind: 'directory', name: 'x', entryCount: 3, totalSize: data.length, entries };
+    await sendTransfer(channel, offer, {
+      read: async function* (index) {
+        if (index === 1) yield data;
+      },
+    });
+    assert.equal(await receiver.exited, 0, receiver.err);
+    assert.equal((await stat(join(out, 'x'))).mode & 0o7777, 0o750);
+    assert.equal((await stat(join(out, 'x', 'tool'))).mode & 0o7777, 0o755);
+    assert.equal((await stat(join(out, 'x', 'plain'))).mode & 0o7777, 0o640);
+    assert.ok((await readFile(join(out, 'x', 'tool'))).equals(data));
+    await signaling.close();
+  });
 
   test('bad input: an unknown code word, a missing file, an unreachable server', T, async () => {
     const badCode = cli(['receive', '7-orbit-notaword', '--server', ferry.url]);

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { nodeScrypt } from '../../src/cli/transfer-common.ts';
 import { fromHex, toHex, utf8 } from '../../src/protocol/bytes.ts';
 import { isProtocolError } from '../../src/protocol/errors.ts';
 import {
   createCodeSpake2,
+  FERRY_MHF,
   passwordToScalar,
   Spake2,
   spake2KeySchedule,
@@ -270,5 +272,11 @@ describe('SPAKE2 — Ferry runs', () => {
     assert.notEqual(w1, w3);
     assert.ok(w1 > 0n && w1 < 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n);
     assert.ok(elapsed < 5000, `scrypt took ${elapsed} ms`);
+  });
+
+  test("the CLI's native scrypt (node:crypto) gives the same w as the isomorphic one", async () => {
+    for (const code of ['7-orbit-frozen', '123456-zoo-abandon']) {
+      assert.equal(await passwordToScalar(code, FERRY_MHF, nodeScrypt), await passwordToScalar(code));
+    }
   });
 });

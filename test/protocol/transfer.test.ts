@@ -4,11 +4,15 @@ import { describe, test } from 'node:test';
 import { concatBytes } from '../../src/protocol/bytes.ts';
 import { isProtocolError, type ProtocolErrorCode } from '../../src/protocol/errors.ts';
 import {
+  DATA_FRAME_BYTES,
   type DataChannelLike,
+  dataFrameHeader,
   dataFrames,
   decodeFrame,
   type Entry,
+  encodeDataFrameInto,
   encodeFrame,
+  FRAME_HEADER_BYTES,
   type Frame,
   FrameDecoder,
   MAX_FRAME_PAYLOAD,
@@ -98,6 +102,29 @@ describe('frames — encode/decode', () => {
       () => encodeFrame({ type: 'data', index: 0, data: new Uint8Array(0) }),
       (e) => isProtocolError(e, 'FRAME_TOO_LARGE'),
     );
+  });
+
+  test('a full DATA frame is 64 KiB; in-place encoding and the separate header give the same bytes', () => {
+    const data = new Uint8Array(DATA_FRAME_BYTES).map((_, i) => i);
+    const whole = encodeFrame({ type: 'data', index: 7, data });
+    assert.equal(whole.length, 65536);
+    const scratch = new Uint8Array(FRAME_HEADER_BYTES + 4 + 65536).fill(0xee);
+    assert.deepEqual(encodeDataFrameInto(7, data, scratch), whole);
+    assert.deepEqual(concatBytes(dataFrameHeader(7, data.length), data), whole);
+    assert.deepEqual(decodeFrame(encodeDataFrameInto(3, data.subarray(0, 10), scratch)), {
+      type: 'data',
+      index: 3,
+      data: data.subarray(0, 10),
+    });
+    assert.throws(
+      () => dataFrameHeader(0, 65537),
+      (e) => isProtocolError(e, 'FRAME_TOO_LARGE'),
+    );
+    assert.throws(
+      () => dataFrameHeader(-1, 10),
+      (e) => isProtocolError(e, 'FRAME_FIELD'),
+    );
+    assert.throws(() => encodeDataFrameInto(0, data, new Uint8Array(100)), RangeError);
   });
 
   test('malformed frames are refused with stable codes', () => {
