@@ -5,12 +5,12 @@
 import type { Writable } from 'node:stream';
 import { type Command, Option } from 'commander';
 import { answerP2P, dialP2P, type P2POptions } from '../peer/code-p2p.ts';
-import { type Rendezvous, RendezvousError } from '../peer/code-rendezvous.ts';
 import { cleanup } from '../peer/peer-connection.ts';
 import { RelayFrames } from '../peer/relay-frames.ts';
 import { SignalingClient, SignalingError, signalingUrl } from '../peer/signaling-client.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 import type { SessionKeys } from '../protocol/keys.ts';
+import { type Rendezvous, RendezvousError } from '../protocol/rendezvous.ts';
 import {
   errorMessage,
   type HandshakeResult,
@@ -346,7 +346,7 @@ export interface TransportContext {
   role: FerryRole;
   agreed: TransportPreference;
   keys: SessionKeys;
-  rendezvous: Rendezvous;
+  rendezvous: Rendezvous<SignalingClient>;
   flags: TransferFlags;
   /** The sender's --p2p-timeout, in seconds. */
   p2pTimeout: number;

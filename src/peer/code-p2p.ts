@@ -5,6 +5,7 @@
 // channel if it opens within the timeout, otherwise it tells the receiver `{"t":"transport","use":"relay"}`.
 import { ProtocolError } from '../protocol/errors.ts';
 import type { SessionKeys } from '../protocol/keys.ts';
+import type { Rendezvous } from '../protocol/rendezvous.ts';
 import {
   checkSdpMessage,
   errorMessage,
@@ -16,7 +17,6 @@ import {
 import type { IceServer } from '../protocol/signaling.ts';
 import { decodeFrame, encodeFrame, type Frame, SendWindow } from '../protocol/transfer.ts';
 import type { FrameChannel } from '../protocol/transfer-session.ts';
-import type { Rendezvous } from './code-rendezvous.ts';
 import type { PeerDataChannel } from './data-channel.ts';
 import { type IceCandidateEvent, PeerConnection } from './peer-connection.ts';
 
