@@ -221,6 +221,24 @@ describe('code transfers that do not happen', () => {
     await screenshot(a.page, 'code-send-declined-phone');
   });
 
+  test(
+    'the sender leaves mid-transfer: the receiver says so and its download fails, never looks finished',
+    T,
+    async () => {
+      const a = await app(direct);
+      const code = await pageSends(a);
+      const b = await app(direct, `#${code}`, PHONE);
+      const receive = card(b.page, 'Receive');
+      const download = nextDownload(b.page);
+      await receive.getByRole('button', { name: 'Accept' }).click();
+      await receive.locator('.numbers', { hasText: /[1-9][\d.]* MB of/ }).waitFor({ timeout: STEP_MS });
+      await a.context.close();
+      await statusOf(receive, 'The other side left');
+      assert.notEqual(await (await download).failure(), null, 'a cut download must not be a finished file');
+      await screenshot(b.page, 'code-receive-left-phone');
+    },
+  );
+
   test('a folder from ferry send arrives as one download per file, each verified', T, async () => {
     const tree = join(work, 'tree');
     mkdirSync(join(tree, 'sub'), { recursive: true });

@@ -11,6 +11,7 @@ import {
   TransferError,
   type TransferResult,
 } from '../../../src/protocol/transfer-session.ts';
+import { copyButton } from '../lib/copy.ts';
 import { h, uid } from '../lib/dom.ts';
 import { formatBytes, plural } from '../lib/format.ts';
 import { fromFiles, type Selection } from '../lib/selection.ts';
@@ -21,13 +22,16 @@ import type { AppContext } from '../screens.ts';
 
 function verificationBlock(words: string, digits: string): HTMLElement {
   return h(
-    'p',
-    { class: 'verification' },
-    h('span', { class: 'verification-label' }, 'Verification: '),
-    h('span', { class: 'words' }, words),
-    ' ',
-    h('span', { class: 'digits' }, digits),
-    h('span', { class: 'hint' }, ' — the other side sees the same.'),
+    'div',
+    {},
+    h(
+      'p',
+      { class: 'verification' },
+      h('span', { class: 'verification-label' }, 'Verification:'),
+      h('span', { class: 'words' }, words),
+      h('span', { class: 'digits' }, digits),
+    ),
+    h('p', { class: 'hint' }, 'The other side shows the same words: if they differ, someone is in between.'),
   );
 }
 
@@ -177,12 +181,26 @@ function sendPanel(context: AppContext): { element: HTMLElement; stop(): void } 
 
   const showCode = async (code: string) => {
     const link = `${context.origin}/#${code}`;
+    const command = `ferry receive ${code} --server ${context.origin}`;
     const svg = await QRCode.toString(link, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
     share.hidden = false;
     share.replaceChildren(
       h('p', { class: 'code-label' }, 'Code'),
-      h('p', { class: 'code-value', 'data-code': code }, code),
-      h('p', {}, 'On the other device open ', h('a', { href: link, class: 'code-link' }, link), ', scan:'),
+      h(
+        'div',
+        { class: 'code-row' },
+        h('p', { class: 'code-value', 'data-code': code }, code),
+        copyButton(() => code, 'Copy code'),
+      ),
+      h(
+        'p',
+        {},
+        'On the other device open ',
+        h('a', { href: link, class: 'code-link' }, link),
+        ' ',
+        copyButton(() => link, 'Copy link'),
+        ' or scan:',
+      ),
       h('img', {
         class: 'qr',
         src: `data:image/svg+xml,${encodeURIComponent(svg)}`,
@@ -190,7 +208,13 @@ function sendPanel(context: AppContext): { element: HTMLElement; stop(): void } 
         width: 180,
         height: 180,
       }),
-      h('p', { class: 'command' }, h('code', {}, `ferry receive ${code} --server ${context.origin}`)),
+      h('p', {}, 'or run:'),
+      h(
+        'div',
+        { class: 'command' },
+        h('code', {}, command),
+        copyButton(() => command),
+      ),
     );
   };
 
@@ -431,7 +455,9 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
     h(
       'p',
       { class: 'lead' },
-      'Pick files and get a short code; the other side types it here or in `ferry receive`. Directly between the two devices when possible, otherwise through this server, encrypted end to end.',
+      'Pick files and get a short code; the other side opens the link, types the code here, or runs ',
+      h('code', {}, 'ferry receive'),
+      '. The files go directly between the two devices when possible, otherwise through this server, encrypted end to end.',
     ),
     h(
       'div',
