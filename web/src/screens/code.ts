@@ -296,8 +296,8 @@ function sendPanel(context: AppContext): { element: HTMLElement; stop(): void } 
     { class: 'card', 'aria-labelledby': headingId },
     h('h2', { id: headingId }, 'Send'),
     form,
-    share,
     view.element,
+    share,
   );
   return { element, stop: () => controller?.abort(new Error('the page was left')) };
 }
