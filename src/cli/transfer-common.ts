@@ -4,10 +4,10 @@
 // channel if one opens in time, else the relay).
 import type { Writable } from 'node:stream';
 import { type Command, Option } from 'commander';
-import { answerP2P, dialP2P, type P2POptions } from '../peer/code-p2p.ts';
-import { cleanup } from '../peer/peer-connection.ts';
+import { cleanup, PeerConnection } from '../peer/peer-connection.ts';
 import { RelayFrames } from '../peer/relay-frames.ts';
 import { SignalingClient, SignalingError, signalingUrl } from '../peer/signaling-client.ts';
+import { answerP2P, dialP2P, type P2POptions } from '../protocol/code-p2p.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 import type { SessionKeys } from '../protocol/keys.ts';
 import { type Rendezvous, RendezvousError } from '../protocol/rendezvous.ts';
@@ -367,8 +367,7 @@ export async function openTransport(ctx: TransportContext): Promise<FrameChannel
   const p2p: Omit<P2POptions, 'timeoutMs'> = {
     keys,
     rendezvous,
-    iceServers: rendezvous.signaling.iceServers,
-    bindAddress: flags.bindAddress,
+    connect: () => new PeerConnection({ iceServers: rendezvous.signaling.iceServers, bindAddress: flags.bindAddress }),
     report: (message) => out.debug(message),
   };
   if (role === 'receiver') {

@@ -76,7 +76,10 @@ function webCryptoAead(): StreamAead {
   const keyOf = (raw: Uint8Array) => {
     let key = keys.get(raw);
     if (!key) {
-      key = globalThis.crypto.subtle.importKey('raw', raw as Buffered, { name: 'AES-GCM' }, false, ['encrypt', 'decrypt']);
+      key = globalThis.crypto.subtle.importKey('raw', raw as Buffered, { name: 'AES-GCM' }, false, [
+        'encrypt',
+        'decrypt',
+      ]);
       keys.set(raw, key);
     }
     return key;

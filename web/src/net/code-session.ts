@@ -3,18 +3,21 @@
 // channel if one opens within the sender's timeout, else the relay (net/code-relay.ts). Every failure comes out as
 // a CodeFailure with a sentence a person can act on.
 import { generateCode, type ParsedCode, parseCode } from '../../../src/protocol/code.ts';
+import { answerP2P, dialP2P, type P2PConnection } from '../../../src/protocol/code-p2p.ts';
 import { ProtocolError } from '../../../src/protocol/errors.ts';
 import type { SessionKeys } from '../../../src/protocol/keys.ts';
 import { Rendezvous, RendezvousError } from '../../../src/protocol/rendezvous.ts';
 import { codeRoom, errorMessage, runHandshake, startSpake2 } from '../../../src/protocol/session.ts';
+import type { ServerMessageOf } from '../../../src/protocol/signaling.ts';
 import type { FerryRole, Spake2 } from '../../../src/protocol/spake2.ts';
 import { type FrameChannel, TransferError } from '../../../src/protocol/transfer-session.ts';
-import { answerP2P, dialP2P } from './code-p2p.ts';
 import { RelayFrames } from './code-relay.ts';
 import { SignalingClient } from './signaling.ts';
 
 /** As the CLI's --p2p-timeout default: how long the sender gives a direct connection before the relay. */
 export const P2P_TIMEOUT_MS = 5000;
+// Chromium endpoints move more with a deeper send buffer (webrtc-notes.md: 4–8 MiB); the wire format is the same.
+const HIGH_WATER_MARK = 4 * 1024 * 1024;
 // A generated code whose number is busy (another transfer waits there) is replaced; this many tries.
 const CODE_TRIES = 5;
 
@@ -100,6 +103,8 @@ export interface Session {
   code: string;
   keys: SessionKeys;
   channel: FrameChannel;
+  /** Resolves if the other side leaves the hub (its tab closed): what a receiver still deciding must hear. */
+  peerGone: Promise<void>;
   /** Hangs up the hub (the transfer runs on its own transport). */
   close(): void;
 }
@@ -183,7 +188,9 @@ export async function openSession(
     const { keys, transport } = handshake;
     hooks.onVerified?.(keys);
     const iceServers = hub.welcome.iceServers as RTCIceServer[];
-    const p2p = { keys, rendezvous, iceServers, report: hooks.report };
+    // The cast only bridges the DOM typing of send(), which takes ArrayBuffer-backed views (frames always are).
+    const connect = () => new RTCPeerConnection({ iceServers }) as unknown as P2PConnection;
+    const p2p = { keys, rendezvous, connect, highWaterMark: HIGH_WATER_MARK, report: hooks.report };
     const relay = () => RelayFrames.open({ origin, keys, role });
     let channel: FrameChannel;
     if (transport === 'relay') channel = await relay();
@@ -201,7 +208,11 @@ export async function openSession(
     }
     rendezvous.detach();
     signal.removeEventListener('abort', stop);
-    return { code: code.code, keys, channel, close: stop };
+    const peer = rendezvous.peer;
+    const peerGone = new Promise<void>((resolve) => {
+      hub.on('member-left', (event: ServerMessageOf<'member-left'>) => event.peer === peer && resolve());
+    });
+    return { code: code.code, keys, channel, peerGone, close: stop };
   } catch (error) {
     signal.removeEventListener('abort', stop);
     hub.close();

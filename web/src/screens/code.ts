@@ -324,7 +324,10 @@ function offerBlock(offer: Offer): HTMLElement {
   );
 }
 
-function receivePanel(context: AppContext, initial: string | undefined): { element: HTMLElement; stop(): void } {
+function receivePanel(
+  context: AppContext,
+  initial: string | undefined,
+): { element: HTMLElement; start(code: string): void; stop(): void } {
   let controller: AbortController | undefined;
   let session: Session | undefined;
   const view = new TransferView('Receiving progress');
@@ -352,9 +355,10 @@ function receivePanel(context: AppContext, initial: string | undefined): { eleme
     cancelButton.hidden = !busy;
   };
 
-  /** Shows the offer with Accept and Decline; resolves with the person's answer. */
-  const ask = (offer: Offer, saver: Saver, details: HTMLElement[]): Promise<Decision> =>
-    new Promise((resolve) => {
+  /** Shows the offer with Accept and Decline; resolves with the person's answer, rejects if the sender leaves. */
+  const ask = (offer: Offer, saver: Saver, details: HTMLElement[], gone: Promise<void>): Promise<Decision> =>
+    new Promise((resolve, reject) => {
+      void gone.then(() => reject(new Error('the sender left')));
       const accept = h('button', { type: 'button', class: 'primary' }, 'Accept');
       const decline = h('button', { type: 'button' }, 'Decline');
       const unsaveable =
@@ -402,7 +406,7 @@ function receivePanel(context: AppContext, initial: string | undefined): { eleme
       const result = await receiveTransfer(session.channel, {
         signal,
         decide: async (offer) => {
-          const decision = await ask(offer, saver, details);
+          const decision = await ask(offer, saver, details, (session as Session).peerGone);
           view.setExtra(...details, offerBlock(offer));
           if (decision.accept) {
             view.setStatus('busy', 'Receiving…');
@@ -417,6 +421,8 @@ function receivePanel(context: AppContext, initial: string | undefined): { eleme
       view.setExtra(...details, hashes(result));
     } catch (error) {
       view.finish(false);
+      // Whatever was on offer is gone: no Accept button may stay behind.
+      view.setExtra(...details);
       const ours = error instanceof TransferError && error.code === 'DECLINED' && !error.byPeer;
       const shown = ours ? new CodeFailure('declined', 'You declined; nothing was saved.') : describeFailure(error);
       view.element.dataset.failure = shown.kind;
@@ -442,12 +448,27 @@ function receivePanel(context: AppContext, initial: string | undefined): { eleme
     form,
     view.element,
   );
-  if (initial) queueMicrotask(() => void receive());
-  return { element, stop: () => controller?.abort(new Error('the page was left')) };
+  const start = (code: string) => {
+    if (controller) return;
+    codeInput.value = code;
+    void receive();
+  };
+  if (initial) queueMicrotask(() => start(initial));
+  return { element, start, stop: () => controller?.abort(new Error('the page was left')) };
+}
+
+/** The code of a code link's hash (`#7-orbit-frozen`); the shell only routes valid ones here. */
+function codeOf(hash: string): string | undefined {
+  if (hash.startsWith('#/') || hash.length < 2) return undefined;
+  try {
+    return decodeURIComponent(hash.slice(1));
+  } catch {
+    return undefined;
+  }
 }
 
 export function mount(root: HTMLElement, context: AppContext, hash: string): () => void {
-  const initial = hash.startsWith('#/') || hash.length < 2 ? undefined : decodeURIComponent(hash.slice(1));
+  const initial = codeOf(hash);
   const send = sendPanel(context);
   const receivePart = receivePanel(context, initial);
   root.append(
@@ -466,7 +487,14 @@ export function mount(root: HTMLElement, context: AppContext, hash: string): () 
       initial ? send.element : receivePart.element,
     ),
   );
+  // Another code link opened while this screen shows (pasted into the address bar): receive that one.
+  const onHash = () => {
+    const code = codeOf(location.hash);
+    if (code !== undefined) receivePart.start(code);
+  };
+  window.addEventListener('hashchange', onHash);
   return () => {
+    window.removeEventListener('hashchange', onHash);
     send.stop();
     receivePart.stop();
   };
