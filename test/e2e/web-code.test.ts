@@ -221,6 +221,17 @@ describe('code transfers that do not happen', () => {
     await screenshot(a.page, 'code-send-declined-phone');
   });
 
+  test('the sender leaves while the offer is shown: the receiver is told, no Accept button stays', T, async () => {
+    const a = await app(direct);
+    const code = await pageSends(a);
+    const b = await app(direct, `#${code}`);
+    const receive = card(b.page, 'Receive');
+    await receive.getByRole('button', { name: 'Accept' }).waitFor({ timeout: STEP_MS });
+    await a.context.close();
+    await statusOf(receive, 'The other side left');
+    assert.equal(await receive.getByRole('button', { name: 'Accept' }).count(), 0);
+  });
+
   test(
     'the sender leaves mid-transfer: the receiver says so and its download fails, never looks finished',
     T,
