@@ -155,7 +155,7 @@ function sendPanel(context: AppContext): { element: HTMLElement; stop(): void } 
     h('legend', { class: 'visually-hidden' }, 'What to send'),
     h(
       'div',
-      { class: 'row' },
+      { class: 'pickers' },
       h('label', { class: 'drop' }, filesInput, h('span', { class: 'drop-title' }, 'Choose files')),
       h('label', { class: 'drop' }, folderInput, h('span', { class: 'drop-title' }, 'Choose a folder')),
     ),
