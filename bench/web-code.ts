@@ -159,9 +159,10 @@ async function main(): Promise<void> {
     try {
       await Promise.all([barePage(a), barePage(b)]);
       await a.page.locator('#bench-file').setInputFiles(file);
+      // Listening before the answer: the channel may open (and its event pass) before the next call would run.
+      const received = receiveAll(b.page, bytes);
       const sdp = await offer(a.page);
       await apply(a.page, { kind: 'description', type: 'answer', sdp: await answer(b.page, sdp) });
-      const received = receiveAll(b.page, bytes);
       await pageSendsFile(a.page);
       return rate(await received);
     } finally {
