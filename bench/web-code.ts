@@ -88,6 +88,7 @@ const pageSendsFile = (page: Page) => call<void>(page, 'bareSendFile');
 const rate = (result: { ms: number; bytes: number }) => result.bytes / MiB / (result.ms / 1000);
 
 async function main(): Promise<void> {
+  const machine = describeMachine();
   const work = await mkdtemp(join(tmpdir(), 'ferry-bench-web-'));
   const file = join(work, `random-${values.mib}MiB.bin`);
   const fd = openSync(file, 'w');
@@ -280,7 +281,7 @@ async function main(): Promise<void> {
     c2b: ['`ferry send` → page (P2P, verified, saved)', 'bare node-datachannel → bare page (memory)'],
   };
   const lines = [
-    `${values.mib} MiB, ${runs} interleaved run(s) per side; ${describeMachine()}; load average at the end ${loadAverage()}`,
+    `${values.mib} MiB, ${runs} interleaved run(s) per side; ${machine}; load average at the end ${loadAverage()}`,
     '',
     '| path | Ferry MiB/s (median) | bare MiB/s (median) | ratio | target | runs (Ferry \\| bare) |',
     '| --- | ---: | ---: | ---: | --- | --- |',
