@@ -139,10 +139,42 @@ class DownloadSink implements FileSink {
   }
 }
 
+/**
+ * One transfer at a time per card: the form starts `run`, Cancel aborts it, and when it ends its session (handed over
+ * with `hold`) is hung up and the card is ready again.
+ */
+function oneAtATime(
+  form: HTMLFormElement,
+  cancel: HTMLButtonElement,
+  setBusy: (busy: boolean) => void,
+  who: 'sender' | 'receiver',
+  run: (signal: AbortSignal, hold: (session: Session) => void) => Promise<void>,
+): { start(): void; stop(): void; busy(): boolean } {
+  let controller: AbortController | undefined;
+  const start = () => {
+    if (controller) return;
+    const current = new AbortController();
+    controller = current;
+    let session: Session | undefined;
+    setBusy(true);
+    void run(current.signal, (held) => {
+      session = held;
+    }).finally(() => {
+      session?.close();
+      controller = undefined;
+      setBusy(false);
+    });
+  };
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    start();
+  });
+  cancel.addEventListener('click', () => controller?.abort(new Error(`cancelled by the ${who}`)));
+  return { start, stop: () => controller?.abort(new Error('the page was left')), busy: () => controller !== undefined };
+}
+
 function sendPanel(context: AppContext): { element: HTMLElement; stop(): void } {
   let selection: Selection | undefined;
-  let controller: AbortController | undefined;
-  let session: Session | undefined;
   const view = new TransferView('Sending progress');
   const filesInput = h('input', { type: 'file', multiple: true, class: 'file-input' });
   const folderInput = h('input', { type: 'file', webkitdirectory: true, class: 'file-input' });
@@ -218,7 +250,7 @@ function sendPanel(context: AppContext): { element: HTMLElement; stop(): void } 
     );
   };
 
-  const send = async () => {
+  const send = async (signal: AbortSignal, hold: (session: Session) => void) => {
     view.reset();
     if (!selection) {
       view.setStatus('failed', 'Choose files or a folder first.');
@@ -226,14 +258,11 @@ function sendPanel(context: AppContext): { element: HTMLElement; stop(): void } 
       return;
     }
     const { offer, files } = offerFor(selection);
-    controller = new AbortController();
-    const signal = controller.signal;
-    setBusy(true);
     share.hidden = true;
     view.setStatus('busy', 'Reaching the server…');
     const details: HTMLElement[] = [];
     try {
-      session = await openSession(
+      const session = await openSession(
         'sender',
         context.origin,
         undefined,
@@ -251,6 +280,7 @@ function sendPanel(context: AppContext): { element: HTMLElement; stop(): void } 
         },
         signal,
       );
+      hold(session);
       share.hidden = true;
       details.push(transportBadge(session.channel.transport));
       view.setExtra(...details);
@@ -277,18 +307,9 @@ function sendPanel(context: AppContext): { element: HTMLElement; stop(): void } 
       share.hidden = true;
       view.element.dataset.failure = failure.kind;
       view.setStatus('failed', failure.message);
-    } finally {
-      session?.close();
-      session = undefined;
-      controller = undefined;
-      setBusy(false);
     }
   };
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    if (!controller) void send();
-  });
-  cancelButton.addEventListener('click', () => controller?.abort(new Error('cancelled by the sender')));
+  const runner = oneAtATime(form, cancelButton, setBusy, 'sender', send);
 
   const headingId = uid('send');
   const element = h(
@@ -299,7 +320,7 @@ function sendPanel(context: AppContext): { element: HTMLElement; stop(): void } 
     view.element,
     share,
   );
-  return { element, stop: () => controller?.abort(new Error('the page was left')) };
+  return { element, stop: runner.stop };
 }
 
 function offerBlock(offer: Offer): HTMLElement {
@@ -328,8 +349,6 @@ function receivePanel(
   context: AppContext,
   initial: string | undefined,
 ): { element: HTMLElement; start(code: string): void; stop(): void } {
-  let controller: AbortController | undefined;
-  let session: Session | undefined;
   const view = new TransferView('Receiving progress');
   const codeInput = h('input', {
     type: 'text',
@@ -375,15 +394,12 @@ function receivePanel(
       decline.addEventListener('click', () => resolve({ accept: false, reason: 'declined in the browser' }));
     });
 
-  const receive = async () => {
+  const receive = async (signal: AbortSignal, hold: (session: Session) => void) => {
     view.reset();
-    controller = new AbortController();
-    const signal = controller.signal;
-    setBusy(true);
     view.setStatus('busy', 'Reaching the server…');
     const details: HTMLElement[] = [];
     try {
-      session = await openSession(
+      const session = await openSession(
         'receiver',
         context.origin,
         codeInput.value,
@@ -398,6 +414,7 @@ function receivePanel(
         },
         signal,
       );
+      hold(session);
       details.push(transportBadge(session.channel.transport));
       view.setExtra(...details);
       view.setStatus('busy', 'Connected; waiting for the offer…');
@@ -406,7 +423,7 @@ function receivePanel(
       const result = await receiveTransfer(session.channel, {
         signal,
         decide: async (offer) => {
-          const decision = await ask(offer, saver, details, (session as Session).peerGone);
+          const decision = await ask(offer, saver, details, session.peerGone);
           view.setExtra(...details, offerBlock(offer));
           if (decision.accept) {
             view.setStatus('busy', 'Receiving…');
@@ -427,18 +444,9 @@ function receivePanel(
       const shown = ours ? new CodeFailure('declined', 'You declined; nothing was saved.') : describeFailure(error);
       view.element.dataset.failure = shown.kind;
       view.setStatus(shown.kind === 'declined' ? 'warn' : 'failed', shown.message);
-    } finally {
-      session?.close();
-      session = undefined;
-      controller = undefined;
-      setBusy(false);
     }
   };
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    if (!controller) void receive();
-  });
-  cancelButton.addEventListener('click', () => controller?.abort(new Error('cancelled by the receiver')));
+  const runner = oneAtATime(form, cancelButton, setBusy, 'receiver', receive);
 
   const headingId = uid('receive');
   const element = h(
@@ -449,12 +457,12 @@ function receivePanel(
     view.element,
   );
   const start = (code: string) => {
-    if (controller) return;
+    if (runner.busy()) return;
     codeInput.value = code;
-    void receive();
+    runner.start();
   };
   if (initial) queueMicrotask(() => start(initial));
-  return { element, start, stop: () => controller?.abort(new Error('the page was left')) };
+  return { element, start, stop: runner.stop };
 }
 
 /** The code of a code link's hash (`#7-orbit-frozen`); the shell only routes valid ones here. */
