@@ -27,6 +27,8 @@ const BENCHMARKS: readonly BenchFile[] = [
   { name: 'transfer', file: 'transfer.ts', args: runsFlag },
   { name: 'stream-cipher', file: 'stream-cipher.ts', args: () => [] },
   { name: 'web-rooms', file: 'web-rooms.ts', args: runsFlag },
+  // Runs Chromium: it re-runs itself in a loopback-only network namespace (unshare --net).
+  { name: 'web-code', file: 'web-code.ts', args: runsFlag },
 ];
 
 const { values } = parseArgs({ options: { runs: { type: 'string' }, only: { type: 'string' } } });

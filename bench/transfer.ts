@@ -47,7 +47,7 @@ async function barePeer(role: 'sender' | 'receiver', total: number, file?: strin
   keepAlive.push(pc);
   const send = (message: PeerMessage) => process.send?.(message);
   pc.onLocalDescription((sdp, type) => send({ kind: 'description', sdp, type }));
-  // The offerer holds its candidates until the answer is applied, as ferry does (src/peer/code-p2p.ts): otherwise
+  // The offerer holds its candidates until the answer is applied, as ferry does (src/protocol/code-p2p.ts): otherwise
   // the answerer's DTLS handshake can beat its answer and libdatachannel fails it.
   let held: PeerMessage[] | undefined = role === 'sender' ? [] : undefined;
   pc.onLocalCandidate((candidate, mid) => {

@@ -4,8 +4,8 @@
 import { stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
 import { type Command, Option } from 'commander';
-import { Rendezvous } from '../peer/code-rendezvous.ts';
 import { type ParsedCode, parseCode } from '../protocol/code.ts';
+import { Rendezvous } from '../protocol/rendezvous.ts';
 import { codeRoom, startSpake2 } from '../protocol/session.ts';
 import type { Offer } from '../protocol/transfer.ts';
 import { type Decision, receiveTransfer, TransferError } from '../protocol/transfer-session.ts';

@@ -2,9 +2,9 @@
 // picks the room on the hub; its words are the SPAKE2 password (docs/transfer-protocol.md).
 import { type Command, Option } from 'commander';
 import QRCode from 'qrcode';
-import { Rendezvous, RendezvousError } from '../peer/code-rendezvous.ts';
 import type { SignalingClient } from '../peer/signaling-client.ts';
 import { generateCode, type ParsedCode, parseCode } from '../protocol/code.ts';
+import { Rendezvous, RendezvousError } from '../protocol/rendezvous.ts';
 import { codeRoom, startSpake2 } from '../protocol/session.ts';
 import type { Offer } from '../protocol/transfer.ts';
 import { sendTransfer } from '../protocol/transfer-session.ts';
@@ -155,7 +155,7 @@ async function joinRoom(
   signaling: SignalingClient,
   code: ParsedCode,
   chosen: boolean,
-): Promise<{ rendezvous: Rendezvous; code: ParsedCode }> {
+): Promise<{ rendezvous: Rendezvous<SignalingClient>; code: ParsedCode }> {
   for (let attempt = 1; ; attempt++) {
     const room = codeRoom(code.code);
     try {

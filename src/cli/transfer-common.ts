@@ -5,13 +5,13 @@
 import { scrypt } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { type Command, Option } from 'commander';
-import { answerP2P, dialP2P, type P2POptions } from '../peer/code-p2p.ts';
-import { type Rendezvous, RendezvousError } from '../peer/code-rendezvous.ts';
-import { cleanup, hasTurnOverUdp } from '../peer/peer-connection.ts';
+import { cleanup, hasTurnOverUdp, PeerConnection } from '../peer/peer-connection.ts';
 import { RelayFrames } from '../peer/relay-frames.ts';
 import { SignalingClient, SignalingError, signalingUrl } from '../peer/signaling-client.ts';
+import { answerP2P, dialP2P, type P2POptions } from '../protocol/code-p2p.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 import type { SessionKeys } from '../protocol/keys.ts';
+import { type Rendezvous, RendezvousError } from '../protocol/rendezvous.ts';
 import {
   errorMessage,
   type HandshakeResult,
@@ -375,7 +375,7 @@ export interface TransportContext {
   role: FerryRole;
   agreed: TransportPreference;
   keys: SessionKeys;
-  rendezvous: Rendezvous;
+  rendezvous: Rendezvous<SignalingClient>;
   flags: TransferFlags;
   /** The sender's --p2p-timeout, in seconds. */
   p2pTimeout: number;
@@ -393,25 +393,27 @@ export async function openTransport(ctx: TransportContext): Promise<FrameChannel
     return RelayFrames.open({ server: flags.server, keys, role });
   };
   if (agreed === 'relay') return relay();
+  // Every peer connection here is node-datachannel's (connect below), whatever type the shared code sees.
   const p2p: Omit<P2POptions, 'timeoutMs'> = {
     keys,
     rendezvous,
-    configuration: {
-      iceServers: rendezvous.signaling.iceServers,
-      bindAddress: flags.bindAddress,
-      iceTransportPolicy: flags.iceTransportPolicy,
-    },
+    connect: () =>
+      new PeerConnection({
+        iceServers: rendezvous.signaling.iceServers,
+        bindAddress: flags.bindAddress,
+        iceTransportPolicy: flags.iceTransportPolicy,
+      }),
     report: (message) => out.debug(message),
   };
   if (role === 'receiver') {
     const outcome = await answerP2P(p2p);
     if ('relay' in outcome) return relay();
-    out.debug(describeSelectedPair(outcome.pc));
+    out.debug(describeSelectedPair(outcome.pc as PeerConnection));
     return outcome;
   }
   const outcome = await dialP2P({ ...p2p, timeoutMs: ctx.p2pTimeout * 1000 });
   if (!('failed' in outcome)) {
-    out.debug(describeSelectedPair(outcome.pc));
+    out.debug(describeSelectedPair(outcome.pc as PeerConnection));
     return outcome;
   }
   if (agreed === 'p2p') {

@@ -73,13 +73,19 @@ export interface StreamCipherOptions {
   aead?: StreamAead;
 }
 
+// WebCrypto's DOM typings take only ArrayBuffer-backed views; every buffer here is one (none is shared).
+type Buffered = Uint8Array<ArrayBuffer>;
+
 /** WebCrypto's AES-GCM, with imported keys cached per raw key. */
 function webCryptoAead(): StreamAead {
   const keys = new WeakMap<Uint8Array, Promise<CryptoKey>>();
   const keyOf = (raw: Uint8Array) => {
     let key = keys.get(raw);
     if (!key) {
-      key = globalThis.crypto.subtle.importKey('raw', raw, { name: 'AES-GCM' }, false, ['encrypt', 'decrypt']);
+      key = globalThis.crypto.subtle.importKey('raw', raw as Buffered, { name: 'AES-GCM' }, false, [
+        'encrypt',
+        'decrypt',
+      ]);
       keys.set(raw, key);
     }
     return key;
@@ -87,18 +93,18 @@ function webCryptoAead(): StreamAead {
   return {
     async seal(raw, iv, additionalData, plaintext) {
       const sealed = await globalThis.crypto.subtle.encrypt(
-        { name: 'AES-GCM', iv, additionalData, tagLength: 128 },
+        { name: 'AES-GCM', iv: iv as Buffered, additionalData: additionalData as Buffered, tagLength: 128 },
         await keyOf(raw),
-        plaintext,
+        plaintext as Buffered,
       );
       return new Uint8Array(sealed);
     },
     async open(raw, iv, additionalData, sealed) {
       try {
         const plain = await globalThis.crypto.subtle.decrypt(
-          { name: 'AES-GCM', iv, additionalData, tagLength: 128 },
+          { name: 'AES-GCM', iv: iv as Buffered, additionalData: additionalData as Buffered, tagLength: 128 },
           await keyOf(raw),
-          sealed,
+          sealed as Buffered,
         );
         return new Uint8Array(plain);
       } catch {

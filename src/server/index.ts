@@ -14,6 +14,7 @@ import type { ServeConfig } from './config.ts';
 import { anonymousUser, IceConfiguration } from './ice.ts';
 import { openListeners } from './listeners.ts';
 import type { Logger } from './log.ts';
+import { PIPE_SOCKET_PATH, PipeSocketEntrance } from './pipe-socket.ts';
 import { DEFAULT_WEB_ROOT, WebApp } from './web.ts';
 
 export interface RunningServer {
@@ -105,16 +106,28 @@ export async function startServer(
     relay.handle(req, res, url, target);
   };
 
+  // A WebSocket sender's upload reaches the relay as an ordinary PUT (pipe-socket.ts), never the web app or /_/.
+  const pipeSocket = new PipeSocketEntrance((req, res) => {
+    const url = new URL(req.url ?? '/', 'a:///');
+    relay.handle(req, res, url, parseTarget(url));
+  }, log);
+
   // Only WebSocket upgrades reach the hub: a plain GET or PUT on /register or /offer is an ordinary pipe.
   const onUpgrade = (req: IncomingMessage, socket: net.Socket, head: Buffer) => {
-    let endpoint: ReturnType<typeof SIGNALING_ENDPOINTS.get>;
+    let pathname: string | undefined;
     try {
-      endpoint = SIGNALING_ENDPOINTS.get(new URL(req.url ?? '/', 'a:///').pathname);
+      pathname = new URL(req.url ?? '/', 'a:///').pathname;
     } catch {
-      endpoint = undefined;
+      pathname = undefined;
     }
-    if (endpoint && req.headers.upgrade?.toLowerCase() === 'websocket') {
+    const websocket = req.headers.upgrade?.toLowerCase() === 'websocket';
+    const endpoint = pathname === undefined ? undefined : SIGNALING_ENDPOINTS.get(pathname);
+    if (endpoint && websocket) {
       signaling.upgrade(endpoint, req, socket, head);
+      return;
+    }
+    if (pathname === PIPE_SOCKET_PATH && websocket) {
+      pipeSocket.upgrade(req, socket, head);
       return;
     }
     socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
@@ -152,6 +165,7 @@ export async function startServer(
           }),
         ]);
         clearTimeout(timer);
+        pipeSocket.close();
         listeners.destroyAll();
       })();
       return closing;

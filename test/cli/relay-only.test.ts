@@ -82,7 +82,7 @@ describe('ferry listen / connect, relay-only through coturn', () => {
       try {
         const data = randomBytes(16 * 1024 * 1024);
         await writeFile(join(work, 'relayed.bin'), data);
-      await mkdir(join(work, 'in'));
+        await mkdir(join(work, 'in'));
         const common = ['--server', ferry.url, '--bind-address', '127.0.0.1', '--transport', 'p2p', '--verbose'];
         const relayOnly = ['--ice-transport-policy', 'relay', ...common];
         const sender = ferryCli(['send', join(work, 'relayed.bin'), '--code', '41-orbit-zoo', '--json', ...relayOnly]);

@@ -8,9 +8,9 @@ import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Rendezvous } from '../../src/peer/code-rendezvous.ts';
 import { RelayFrames } from '../../src/peer/relay-frames.ts';
 import { SignalingClient } from '../../src/peer/signaling-client.ts';
+import { Rendezvous } from '../../src/protocol/rendezvous.ts';
 import { codeRoom, runHandshake, startSpake2 } from '../../src/protocol/session.ts';
 import { decryptBytes, encryptBytes } from '../../src/protocol/stream-cipher.ts';
 import { type Entry, FrameDecoder, type Offer } from '../../src/protocol/transfer.ts';

@@ -1,8 +1,9 @@
 // The app's screens. Each is one module with a `mount` function; the shell shows one at a time, chosen by the URL's
-// hash (#/relay). A screen may also claim other hashes: the code-transfer screen will claim a code link (/#7-word-word).
+// hash (#/relay). A screen may also claim other hashes: the code-transfer screen claims a code link (/#7-word-word).
 // Screens other than the first load on demand (esbuild splits them into their own chunk), so the page a person
 // opens first stays small.
 
+import { isValidCode } from '../../src/protocol/code.ts';
 import type { Saver } from './net/save.ts';
 import * as relay from './screens/relay.ts';
 
@@ -36,10 +37,23 @@ export const SCREENS: readonly ScreenEntry[] = [
     claims: (hash) => hash.startsWith('#room=') || hash.startsWith('#call='),
     load: () => import('./screens/rooms.ts'),
   },
+  // `/#7-orbit-frozen` is a code link: it opens the code screen, which starts receiving at once.
+  {
+    id: 'code',
+    title: 'Code',
+    claims: (hash) => hash.length > 1 && isValidCode(safeDecode(hash.slice(1))),
+    load: () => import('./screens/code.ts'),
+  },
   { id: 'diagnostics', title: 'Diagnostics', load: () => import('./screens/diagnostics.ts') },
-  // Code transfers (issue 6, part 2) plug in here:
-  // { id: 'code', title: 'Code', claims: (hash) => isValidCode(hash.slice(1)), load: () => import('./screens/code.ts') },
 ];
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
 
 export function screenFor(hash: string): ScreenEntry {
   const id = /^#\/([\w-]+)/.exec(hash)?.[1];

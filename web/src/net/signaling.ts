@@ -21,6 +21,7 @@ export class SignalingError extends Error {
 }
 
 type Pending = { resolve(message: ServerMessage): void; reject(error: Error): void };
+type Listener = (message: never) => void;
 /** A message without a request id: a forwarded one, a member change, or an error the hub could not tie to a rid. */
 export type PushListener = (message: ServerMessage) => void;
 
@@ -28,6 +29,8 @@ export class SignalingClient {
   private nextRid = 1;
   private readonly pending = new Map<number, Pending>();
   private closed = false;
+  // Listeners by message type (and 'close'), besides the one push listener: what the code-transfer rendezvous uses.
+  private readonly listeners = new Map<string, Set<Listener>>();
 
   private constructor(
     private readonly socket: WebSocket,
@@ -79,6 +82,27 @@ export class SignalingClient {
     return this.welcome.id;
   }
 
+  get open(): boolean {
+    return !this.closed;
+  }
+
+  // Listeners take the message of their type (none for 'close'); `never` lets each be typed by its caller.
+  on(type: ServerMessage['type'] | 'close', listener: (message: never) => void): this {
+    const set = this.listeners.get(type) ?? new Set();
+    set.add(listener);
+    this.listeners.set(type, set);
+    return this;
+  }
+
+  off(type: ServerMessage['type'] | 'close', listener: (message: never) => void): this {
+    this.listeners.get(type)?.delete(listener);
+    return this;
+  }
+
+  private emit(type: string, message?: ServerMessage): void {
+    for (const listener of [...(this.listeners.get(type) ?? [])]) (listener as (m?: ServerMessage) => void)(message);
+  }
+
   /** Send a message and wait for its reply (`joined`, `left`, `ack`…); an `error` reply rejects. */
   request(message: ClientMessage): Promise<ServerMessage> {
     if (this.closed) return Promise.reject(new SignalingError('closed', 'not connected to the signaling server'));
@@ -111,6 +135,7 @@ export class SignalingClient {
       return;
     }
     this.onPush(message);
+    this.emit(message.type, message);
   }
 
   private shut(reason: string): void {
@@ -119,5 +144,6 @@ export class SignalingClient {
     for (const waiting of this.pending.values()) waiting.reject(new SignalingError('closed', reason));
     this.pending.clear();
     this.onClose(reason);
+    this.emit('close');
   }
 }

@@ -1,6 +1,7 @@
 // The relay screen: send text, files or a folder to a path and receive from one, with the HTTP relay any curl user
 // shares. Sending is one PUT (net/upload.ts), receiving one GET (net/receive.ts); both sides see honest states:
 // waiting for the other side, moving (with speed), done, or failed and why.
+import { copyButton } from '../lib/copy.ts';
 import { h, uid } from '../lib/dom.ts';
 import { formatBytes, plural } from '../lib/format.ts';
 import { fromDrop, fromFiles, type Selection } from '../lib/selection.ts';
@@ -24,22 +25,6 @@ function field(label: string, control: HTMLInputElement | HTMLTextAreaElement, h
     control.setAttribute('aria-describedby', hint.id);
   }
   return h('div', { class: 'field' }, h('label', { for: control.id }, label), control);
-}
-
-function copyButton(text: () => string, label = 'Copy'): HTMLButtonElement {
-  const button = h('button', { type: 'button', class: 'small' }, label);
-  button.addEventListener('click', async () => {
-    try {
-      await navigator.clipboard.writeText(text());
-      button.textContent = 'Copied';
-    } catch {
-      button.textContent = 'Copy failed: select and copy by hand';
-    }
-    setTimeout(() => {
-      button.textContent = label;
-    }, 2000);
-  });
-  return button;
 }
 
 function saveBlob(blob: Blob, name: string): void {

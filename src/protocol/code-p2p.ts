@@ -3,8 +3,10 @@
 // (docs/transfer-protocol.md §3.3): a hub that swaps an SDP is caught before the description is applied, so DTLS
 // (RFC 8827 §6.5) can then only complete with the peer that holds the code. The sender offers and decides: it uses the
 // channel if it opens within the timeout, otherwise it tells the receiver `{"t":"transport","use":"relay"}`.
-import { ProtocolError } from '../protocol/errors.ts';
-import type { SessionKeys } from '../protocol/keys.ts';
+// Isomorphic: the CLI passes node-datachannel's PeerConnection (src/peer/), the web app the browser's.
+import { ProtocolError } from './errors.ts';
+import type { SessionKeys } from './keys.ts';
+import type { Rendezvous } from './rendezvous.ts';
 import {
   checkSdpMessage,
   errorMessage,
@@ -12,8 +14,9 @@ import {
   type SessionMessage,
   type SessionMessageOf,
   sdpMessage,
-} from '../protocol/session.ts';
+} from './session.ts';
 import {
+  type DataChannelLike,
   decodeFrame,
   encodeDataFrameInto,
   encodeFrame,
@@ -21,23 +24,58 @@ import {
   type Frame,
   MAX_DATA_BYTES,
   SendWindow,
-} from '../protocol/transfer.ts';
-import type { FrameChannel } from '../protocol/transfer-session.ts';
-import type { Rendezvous } from './code-rendezvous.ts';
-import type { PeerDataChannel } from './data-channel.ts';
-import { type IceCandidateEvent, type PeerConfiguration, PeerConnection } from './peer-connection.ts';
+} from './transfer.ts';
+import type { FrameChannel } from './transfer-session.ts';
 
 export const CHANNEL_LABEL = 'ferry';
+
+/** The part of a data channel (the browser's RTCDataChannel, src/peer/data-channel.ts) the transfer uses. */
+export interface P2PChannel extends DataChannelLike {
+  readonly label: string;
+  readonly readyState: string;
+  onopen: ((event: never) => unknown) | null;
+  onmessage: ((event: never) => unknown) | null;
+  addEventListener(type: 'close', listener: () => void): void;
+}
+
+interface CandidateLike {
+  candidate: string;
+  sdpMid?: string | null;
+  sdpMLineIndex?: number | null;
+}
+
+/** The part of a peer connection (RTCPeerConnection, src/peer/peer-connection.ts) the negotiation uses. */
+export interface P2PConnection {
+  readonly connectionState: string;
+  ondatachannel: ((event: never) => unknown) | null;
+  addEventListener(type: 'connectionstatechange' | 'icecandidate', listener: (event: Event) => void): void;
+  createDataChannel(label: string): P2PChannel;
+  createOffer(): Promise<{ sdp?: string }>;
+  createAnswer(): Promise<{ sdp?: string }>;
+  setLocalDescription(description: { type: 'offer' | 'answer'; sdp: string }): Promise<void>;
+  setRemoteDescription(description: { type: 'offer' | 'answer'; sdp: string }): Promise<void>;
+  addIceCandidate(candidate: CandidateLike): Promise<void>;
+  close(): void;
+}
 
 export interface P2POptions {
   keys: SessionKeys;
   rendezvous: Rendezvous;
-  /** ICE servers, bind address and transport policy of each attempt's peer connection. */
-  configuration: PeerConfiguration;
+  /** A fresh peer connection with the session's ICE servers (and, in Node, the bind address). */
+  connect: () => P2PConnection;
   /** Give up on a direct channel after this long (the sender's --p2p-timeout). */
   timeoutMs: number;
+  /** Wait once this much is queued on the channel (SendWindow's default otherwise: 1 MiB, best node↔node). */
+  highWaterMark?: number;
   /** Called with connection states, for --verbose style reports. */
   report?: (message: string) => void;
+}
+
+/** A timer that does not keep a Node process alive (browsers have no such notion). */
+function sleep(ms: number, then: () => void): ReturnType<typeof setTimeout> {
+  const timer = setTimeout(then, ms);
+  (timer as { unref?: () => void }).unref?.();
+  return timer;
 }
 
 /** Frames over an open data channel: one frame per message, sends paced by SendWindow's watermarks. */
@@ -56,16 +94,19 @@ export class DataChannelFrames implements FrameChannel {
   #closedByPeer: Promise<void>;
 
   constructor(
-    readonly pc: PeerConnection,
-    readonly channel: PeerDataChannel,
+    readonly pc: P2PConnection,
+    readonly channel: P2PChannel,
     /** The side that sends the last frame (the receiver's DONE_ACK) waits for the other to close first. */
     private readonly lastToSpeak: boolean,
+    highWaterMark?: number,
   ) {
     this.firstFrame = new Promise((resolve) => {
       this.#firstFrame = resolve;
     });
-    this.#window = new SendWindow(channel);
-    channel.onmessage = ({ data }) => {
+    // A browser hands out Blobs unless told otherwise; node-datachannel's polyfill has no such property.
+    (channel as { binaryType?: string }).binaryType = 'arraybuffer';
+    this.#window = new SendWindow(channel, { highWaterMark });
+    channel.onmessage = ({ data }: { data: ArrayBuffer | string }) => {
       if (this.#error) return;
       if (typeof data === 'string') return this.#fail(new ProtocolError('FRAME_TYPE', 'a text message on the channel'));
       let frame: Frame;
@@ -118,7 +159,7 @@ export class DataChannelFrames implements FrameChannel {
     await drained(this.channel, 10_000);
     // The last frame must arrive before anyone closes: the side that sent it waits for the other to hang up.
     if (this.lastToSpeak) {
-      await Promise.race([this.#closedByPeer, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+      await Promise.race([this.#closedByPeer, new Promise<void>((resolve) => sleep(5000, resolve))]);
     }
     this.close();
   }
@@ -138,11 +179,10 @@ export class DataChannelFrames implements FrameChannel {
 }
 
 /** Resolves once everything queued on the channel has been handed to SCTP (bounded). */
-function drained(channel: PeerDataChannel, timeoutMs: number): Promise<void> {
+function drained(channel: P2PChannel, timeoutMs: number): Promise<void> {
   if (channel.readyState !== 'open' || channel.bufferedAmount === 0) return Promise.resolve();
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, timeoutMs);
-    timer.unref();
+    const timer = sleep(timeoutMs, resolve);
     channel.bufferedAmountLowThreshold = 0;
     channel.onbufferedamountlow = () => {
       clearTimeout(timer);
@@ -175,7 +215,7 @@ export async function dialP2P(options: P2POptions): Promise<DataChannelFrames | 
 function negotiate(options: P2POptions, attempt: number, deadline: number): Promise<Outcome> {
   const { keys, rendezvous } = options;
   return new Promise<Outcome>((resolve, reject) => {
-    const pc = new PeerConnection(options.configuration);
+    const pc = options.connect();
     let settled = false;
     const finish = (outcome: Outcome | Error) => {
       if (settled) return;
@@ -192,7 +232,7 @@ function negotiate(options: P2POptions, attempt: number, deadline: number): Prom
       Math.max(0, deadline - Date.now()),
     );
     const channel = pc.createDataChannel(CHANNEL_LABEL);
-    channel.onopen = () => finish({ channel: new DataChannelFrames(pc, channel, false) });
+    channel.onopen = () => finish({ channel: new DataChannelFrames(pc, channel, false, options.highWaterMark) });
     pc.addEventListener('connectionstatechange', () => {
       options.report?.(`connection ${pc.connectionState}`);
       if (pc.connectionState === 'failed') finish({ failed: 'ICE or DTLS failed' });
@@ -204,9 +244,9 @@ function negotiate(options: P2POptions, attempt: number, deadline: number): Prom
     let described = false;
     const held: SessionMessage[] = [];
     pc.addEventListener('icecandidate', (event) => {
-      const { candidate } = event as IceCandidateEvent;
+      const { candidate } = event as Event & { candidate: CandidateLike | null };
       if (!candidate?.candidate) return;
-      const message: SessionMessage = { t: 'candidate', n: attempt, ...candidate };
+      const message = candidateMessage(attempt, candidate);
       if (described) safeSend(rendezvous, message);
       else held.push(message);
     });
@@ -232,13 +272,12 @@ function negotiate(options: P2POptions, attempt: number, deadline: number): Prom
         await pc.addIceCandidate(message);
       }
     };
-    pc.createOffer().then(
-      (offer) => {
-        if (settled) return;
-        safeSend(rendezvous, sdpMessage(keys, 'sender', attempt, offer));
-      },
-      (error: Error) => finish({ failed: error.message }),
-    );
+    void (async () => {
+      const offer = { type: 'offer' as const, sdp: (await pc.createOffer()).sdp ?? '' };
+      await pc.setLocalDescription(offer);
+      if (settled) return;
+      safeSend(rendezvous, sdpMessage(keys, 'sender', attempt, offer));
+    })().catch((error: Error) => finish({ failed: error.message }));
   });
 }
 
@@ -250,7 +289,7 @@ function negotiate(options: P2POptions, attempt: number, deadline: number): Prom
 export function answerP2P(options: Omit<P2POptions, 'timeoutMs'>): Promise<DataChannelFrames | { relay: true }> {
   const { keys, rendezvous } = options;
   return new Promise((resolve, reject) => {
-    let current: { attempt: number; pc: PeerConnection } | undefined;
+    let current: { attempt: number; pc: P2PConnection } | undefined;
     let settled = false;
     const finish = (outcome: DataChannelFrames | { relay: true } | Error) => {
       if (settled) return;
@@ -267,12 +306,12 @@ export function answerP2P(options: Omit<P2POptions, 'timeoutMs'>): Promise<DataC
       checkSdpMessage(keys, 'sender', message);
       current?.pc.close();
       const attempt = message.n;
-      const pc = new PeerConnection(options.configuration);
+      const pc = options.connect();
       current = { attempt, pc };
       pc.addEventListener('connectionstatechange', () => options.report?.(`connection ${pc.connectionState}`));
-      pc.ondatachannel = ({ channel }) => {
+      pc.ondatachannel = ({ channel }: { channel: P2PChannel }) => {
         if (channel.label !== CHANNEL_LABEL || current?.pc !== pc) return;
-        const frames = new DataChannelFrames(pc, channel, true);
+        const frames = new DataChannelFrames(pc, channel, true, options.highWaterMark);
         // The sender speaks first on the channel it chose; until then the relay may still win.
         void frames.firstFrame.then(() => {
           if (current?.pc === pc) finish(frames);
@@ -281,14 +320,15 @@ export function answerP2P(options: Omit<P2POptions, 'timeoutMs'>): Promise<DataC
       let described = false;
       const early: SessionMessage[] = [];
       pc.addEventListener('icecandidate', (event) => {
-        const { candidate } = event as IceCandidateEvent;
+        const { candidate } = event as Event & { candidate: CandidateLike | null };
         if (!candidate?.candidate || current?.pc !== pc) return;
-        const out: SessionMessage = { t: 'candidate', n: attempt, ...candidate };
+        const out = candidateMessage(attempt, candidate);
         if (described) safeSend(rendezvous, out);
         else early.push(out);
       });
       await pc.setRemoteDescription({ type: 'offer', sdp: message.sdp });
-      const description = await pc.createAnswer();
+      const description = { type: 'answer' as const, sdp: (await pc.createAnswer()).sdp ?? '' };
+      await pc.setLocalDescription(description);
       if (current?.pc !== pc) return;
       safeSend(rendezvous, sdpMessage(keys, 'receiver', attempt, description));
       described = true;
@@ -316,6 +356,12 @@ export function answerP2P(options: Omit<P2POptions, 'timeoutMs'>): Promise<DataC
       fail: (error) => finish(error),
     });
   });
+}
+
+/** The `candidate` message of a local candidate (only the fields the wire carries: a browser's has more). */
+function candidateMessage(attempt: number, candidate: CandidateLike): SessionMessage {
+  const { sdpMid, sdpMLineIndex } = candidate;
+  return { t: 'candidate', n: attempt, candidate: candidate.candidate, sdpMid, sdpMLineIndex };
 }
 
 function safeSend(rendezvous: Rendezvous, message: SessionMessage): void {

@@ -1,11 +1,30 @@
 // Meeting the other side of a code transfer on the hub: join the code's room (capacity 2), learn the peer's id from
-// `joined` or `member-joined`, and carry the handshake messages (src/protocol/session.ts) in the hub's addressed
-// `message`. The peer's messages come out in order, through next() (the handshake's loop) or a listener (the
-// transport setup, which waits on several things at once).
+// `joined` or `member-joined`, and carry the handshake messages (session.ts) in the hub's addressed `message`. The
+// peer's messages come out in order, through next() (the handshake's loop) or a listener (the transport setup, which
+// waits on several things at once). Isomorphic: the CLI's and the web app's hub clients both fit RendezvousHub.
 
-import { parseSessionMessage, type SessionMessage, type SessionSignals } from '../protocol/session.ts';
-import type { ServerMessageOf } from '../protocol/signaling.ts';
-import { type SignalingClient, SignalingError } from './signaling-client.ts';
+import { parseSessionMessage, type SessionMessage, type SessionSignals } from './session.ts';
+import type { ClientMessage, ServerMessage, ServerMessageOf } from './signaling.ts';
+
+type HubListener<T extends ServerMessage['type']> = (message: ServerMessageOf<T>) => void;
+
+/** What the rendezvous needs of a hub connection (src/peer/signaling-client.ts, web/src/net/signaling.ts). */
+export interface RendezvousHub {
+  readonly open: boolean;
+  on(type: 'message', listener: HubListener<'message'>): unknown;
+  on(type: 'member-joined', listener: HubListener<'member-joined'>): unknown;
+  on(type: 'member-left', listener: HubListener<'member-left'>): unknown;
+  on(type: 'error', listener: HubListener<'error'>): unknown;
+  on(type: 'close', listener: () => void): unknown;
+  off(type: 'message', listener: HubListener<'message'>): unknown;
+  off(type: 'member-joined', listener: HubListener<'member-joined'>): unknown;
+  off(type: 'member-left', listener: HubListener<'member-left'>): unknown;
+  off(type: 'error', listener: HubListener<'error'>): unknown;
+  off(type: 'close', listener: () => void): unknown;
+  send(message: ClientMessage): void;
+  /** Rejects with an error whose `code` is the hub's error code (e.g. `room_full`). */
+  request(message: ClientMessage): Promise<ServerMessage>;
+}
 
 export class RendezvousError extends Error {
   override readonly name = 'RendezvousError';
@@ -20,7 +39,7 @@ export class RendezvousError extends Error {
 
 type Listener = { message: (message: SessionMessage) => void; fail: (error: Error) => void };
 
-export class Rendezvous implements SessionSignals {
+export class Rendezvous<Hub extends RendezvousHub = RendezvousHub> implements SessionSignals {
   #peer: string | undefined;
   #early = new Map<string, unknown[]>();
   #queued: SessionMessage[] = [];
@@ -31,7 +50,7 @@ export class Rendezvous implements SessionSignals {
   readonly #offs: Array<() => void> = [];
 
   private constructor(
-    readonly signaling: SignalingClient,
+    readonly signaling: Hub,
     readonly room: string,
   ) {
     const onMessage = (message: ServerMessageOf<'message'>) => {
@@ -54,16 +73,25 @@ export class Rendezvous implements SessionSignals {
     const onError = (event: ServerMessageOf<'error'>) =>
       this.#fail(new RendezvousError('hub_error', `the signaling server refused a message: ${event.message}`));
     const onClose = () => this.#fail(new RendezvousError('hub_lost', 'the signaling server went away'));
-    signaling.on('message', onMessage).on('member-joined', onJoined).on('member-left', onLeft);
-    signaling.on('error', onError).on('close', onClose);
+    signaling.on('message', onMessage);
+    signaling.on('member-joined', onJoined);
+    signaling.on('member-left', onLeft);
+    signaling.on('error', onError);
+    signaling.on('close', onClose);
     this.#offs.push(() => {
-      signaling.off('message', onMessage).off('member-joined', onJoined).off('member-left', onLeft);
-      signaling.off('error', onError).off('close', onClose);
+      signaling.off('message', onMessage);
+      signaling.off('member-joined', onJoined);
+      signaling.off('member-left', onLeft);
+      signaling.off('error', onError);
+      signaling.off('close', onClose);
     });
   }
 
   /** Joins `room` (capacity 2). Resolves with the rendezvous and the members already there. */
-  static async join(signaling: SignalingClient, room: string): Promise<{ rendezvous: Rendezvous; members: string[] }> {
+  static async join<Hub extends RendezvousHub>(
+    signaling: Hub,
+    room: string,
+  ): Promise<{ rendezvous: Rendezvous<Hub>; members: string[] }> {
     const rendezvous = new Rendezvous(signaling, room);
     try {
       const reply = (await signaling.request({ type: 'join', room, capacity: 2 })) as ServerMessageOf<'joined'>;
@@ -72,7 +100,7 @@ export class Rendezvous implements SessionSignals {
       return { rendezvous, members: reply.members };
     } catch (error) {
       rendezvous.detach();
-      if (error instanceof SignalingError && error.code === 'room_full') {
+      if ((error as { code?: unknown }).code === 'room_full') {
         throw new RendezvousError('room_full', `the room ${room} is full`);
       }
       throw error;

@@ -1,0 +1,222 @@
+// A code transfer's session in the page, as `ferry send` / `ferry receive` run it: reach the hub, meet the peer in
+// the code's room, run the SPAKE2 handshake (src/protocol/session.ts), then open what carries the frames — a data
+// channel if one opens within the sender's timeout, else the relay (net/code-relay.ts). Every failure comes out as
+// a CodeFailure with a sentence a person can act on.
+import { generateCode, type ParsedCode, parseCode } from '../../../src/protocol/code.ts';
+import { answerP2P, dialP2P, type P2PConnection } from '../../../src/protocol/code-p2p.ts';
+import { ProtocolError } from '../../../src/protocol/errors.ts';
+import type { SessionKeys } from '../../../src/protocol/keys.ts';
+import { Rendezvous, RendezvousError } from '../../../src/protocol/rendezvous.ts';
+import { codeRoom, errorMessage, runHandshake, startSpake2 } from '../../../src/protocol/session.ts';
+import type { ServerMessageOf } from '../../../src/protocol/signaling.ts';
+import type { FerryRole, Spake2 } from '../../../src/protocol/spake2.ts';
+import { type FrameChannel, TransferError } from '../../../src/protocol/transfer-session.ts';
+import { RelayFrames } from './code-relay.ts';
+import { SignalingClient } from './signaling.ts';
+
+/** As the CLI's --p2p-timeout default: how long the sender gives a direct connection before the relay. */
+export const P2P_TIMEOUT_MS = 5000;
+// Chromium endpoints move more with a deeper send buffer (webrtc-notes.md: 4–8 MiB); the wire format is the same.
+const HIGH_WATER_MARK = 4 * 1024 * 1024;
+// A generated code whose number is busy (another transfer waits there) is replaced; this many tries.
+const CODE_TRIES = 5;
+
+export type FailureKind =
+  | 'wrong-code'
+  | 'bad-code'
+  | 'declined'
+  | 'left'
+  | 'cancelled'
+  | 'integrity'
+  | 'server'
+  | 'connection'
+  | 'failed';
+
+/** A failure, in words for the screen. `kind` is stable (tests and styles use it). */
+export class CodeFailure extends Error {
+  constructor(
+    readonly kind: FailureKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Every error of a session or a transfer as something to show. */
+export function describeFailure(error: unknown): CodeFailure {
+  if (error instanceof CodeFailure) return error;
+  if (error instanceof TransferError) {
+    switch (error.failure) {
+      case 'declined':
+        return error.byPeer
+          ? new CodeFailure('declined', 'The other side declined.')
+          : new CodeFailure('declined', `Declined: ${error.message}`);
+      case 'cancelled':
+        return error.byPeer
+          ? new CodeFailure('cancelled', `The other side cancelled (${error.message}).`)
+          : new CodeFailure('cancelled', 'Cancelled.');
+      case 'integrity':
+        return new CodeFailure('integrity', `The data did not arrive intact, so it was discarded: ${error.message}`);
+      case 'lost':
+        return new CodeFailure('left', 'The other side left or the connection dropped before the end.');
+      default:
+        return new CodeFailure('failed', error.message);
+    }
+  }
+  if (error instanceof ProtocolError) {
+    if (error.code === 'WRONG_CODE') {
+      return new CodeFailure('wrong-code', 'The code is wrong: both sides must use the same code. Ask for a new one.');
+    }
+    if (error.code.startsWith('CODE_'))
+      return new CodeFailure('bad-code', `That is not a valid code: ${error.message}`);
+    if (error.code.startsWith('FINGERPRINT_')) {
+      return new CodeFailure('integrity', 'The connection could not be authenticated (someone tampered with it).');
+    }
+    if (error.code === 'SESSION_TRANSPORT') return new CodeFailure('connection', error.message);
+    return new CodeFailure('failed', error.message);
+  }
+  if (error instanceof RendezvousError) {
+    if (error.code === 'peer_left') return new CodeFailure('left', 'The other side left.');
+    if (error.code === 'room_full') {
+      return new CodeFailure('connection', 'Two other people are already using this code number; check the code.');
+    }
+    return new CodeFailure('server', `The connection to the server was lost (${error.message}).`);
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new CodeFailure('failed', message);
+}
+
+export interface SessionHooks {
+  /** The hub is reached and the room joined: the code can be shown (the sender's may have been redrawn). */
+  onCode?(code: string): void;
+  /** The other side is in the room; the code is being checked. */
+  onPeer?(): void;
+  /** The code checked out on both sides. */
+  onVerified?(keys: SessionKeys): void;
+  /** The sender is trying a direct connection. */
+  onConnecting?(): void;
+  /** Connection details, for a details box. */
+  report?(message: string): void;
+}
+
+export interface Session {
+  code: string;
+  keys: SessionKeys;
+  channel: FrameChannel;
+  /** Resolves if the other side leaves the hub (its tab closed): what a receiver still deciding must hear. */
+  peerGone: Promise<void>;
+  /** Hangs up the hub (the transfer runs on its own transport). */
+  close(): void;
+}
+
+async function connect(origin: string): Promise<SignalingClient> {
+  try {
+    return await SignalingClient.connect(
+      origin,
+      () => {},
+      () => {},
+    );
+  } catch (error) {
+    throw new CodeFailure('server', `The server could not be reached (${(error as Error).message}).`);
+  }
+}
+
+/** Joins the code's room; a generated code whose room is busy is replaced by a fresh one. */
+async function joinRoom(
+  hub: SignalingClient,
+  code: ParsedCode,
+  chosen: boolean,
+): Promise<{ rendezvous: Rendezvous<SignalingClient>; code: ParsedCode; members: string[] }> {
+  for (let attempt = 1; ; attempt++) {
+    const room = codeRoom(code.code);
+    try {
+      const { rendezvous, members } = await Rendezvous.join(hub, room);
+      if (members.length === 0 || chosen) return { rendezvous, code, members };
+      rendezvous.detach();
+      await hub.request({ type: 'leave', room });
+    } catch (error) {
+      if (!(error instanceof RendezvousError && error.code === 'room_full') || chosen) throw error;
+    }
+    if (attempt >= CODE_TRIES) throw new RendezvousError('room_full', 'no free code number found');
+    code = generateCode();
+  }
+}
+
+/**
+ * Runs the session up to an open transport. The sender passes no code (one is generated); the receiver the code
+ * that was typed or opened. Aborting `signal` stops it at the next step.
+ */
+export async function openSession(
+  role: FerryRole,
+  origin: string,
+  typed: string | undefined,
+  hooks: SessionHooks,
+  signal: AbortSignal,
+): Promise<Session> {
+  let code: ParsedCode;
+  try {
+    code = typed === undefined ? generateCode() : parseCode(typed);
+  } catch (error) {
+    throw describeFailure(error);
+  }
+  const hub = await connect(origin);
+  const stop = () => hub.close();
+  signal.addEventListener('abort', stop, { once: true });
+  try {
+    const joined = await joinRoom(hub, code, role === 'receiver');
+    code = joined.code;
+    const { rendezvous } = joined;
+    // scrypt runs while we wait for the other side.
+    const spake2: Promise<Spake2> = startSpake2(role, code.code);
+    spake2.catch(() => {});
+    hooks.onCode?.(code.code);
+    await rendezvous.waitForPeer();
+    hooks.onPeer?.();
+    let handshake: Awaited<ReturnType<typeof runHandshake>>;
+    try {
+      handshake = await runHandshake(role, spake2, 'auto', rendezvous);
+    } catch (error) {
+      if (error instanceof ProtocolError && error.code !== 'WRONG_CODE') {
+        try {
+          rendezvous.send(errorMessage(error));
+        } catch {
+          // The hub is gone.
+        }
+      }
+      throw error;
+    }
+    const { keys, transport } = handshake;
+    hooks.onVerified?.(keys);
+    const iceServers = hub.welcome.iceServers as RTCIceServer[];
+    // The cast only bridges the DOM typing of send(), which takes ArrayBuffer-backed views (frames always are).
+    const connect = () => new RTCPeerConnection({ iceServers }) as unknown as P2PConnection;
+    const p2p = { keys, rendezvous, connect, highWaterMark: HIGH_WATER_MARK, report: hooks.report };
+    const relay = () => RelayFrames.open({ origin, keys, role });
+    let channel: FrameChannel;
+    if (transport === 'relay') channel = await relay();
+    else if (role === 'receiver') {
+      const outcome = await answerP2P(p2p);
+      channel = 'relay' in outcome ? await relay() : outcome;
+    } else {
+      hooks.onConnecting?.();
+      const outcome = await dialP2P({ ...p2p, timeoutMs: P2P_TIMEOUT_MS });
+      if ('failed' in outcome) {
+        hooks.report?.(`no direct connection (${outcome.failed}); using the relay`);
+        rendezvous.send({ t: 'transport', use: 'relay' });
+        channel = await relay();
+      } else channel = outcome;
+    }
+    rendezvous.detach();
+    signal.removeEventListener('abort', stop);
+    const peer = rendezvous.peer;
+    const peerGone = new Promise<void>((resolve) => {
+      hub.on('member-left', (event: ServerMessageOf<'member-left'>) => event.peer === peer && resolve());
+    });
+    return { code: code.code, keys, channel, peerGone, close: stop };
+  } catch (error) {
+    signal.removeEventListener('abort', stop);
+    hub.close();
+    if (signal.aborted) throw new CodeFailure('cancelled', 'Cancelled.');
+    throw describeFailure(error);
+  }
+}
