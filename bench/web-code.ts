@@ -7,7 +7,8 @@
 // Ferry's time runs from the receiver's Accept (a click, or --yes) to its verified end: reading, both SHA-256s, and
 // the page's download (or the CLI's file) are in it; the bare receivers only count bytes in memory.
 // Chromium gathers on every interface, so this runs itself in a loopback-only network namespace (unshare --net).
-// Usage: node --import tsx bench/web-code.ts [--runs 3] [--mib 256] [--only b2b,b2c,c2b]
+// Usage: node --import tsx bench/web-code.ts [--runs 3] [--mib 256] [--only b2b,b2c,c2b] [--profile]
+// --profile prints where the app's pages spend each Ferry transfer (CPU self time of their main thread).
 import { type ChildProcess, fork, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
@@ -26,6 +27,7 @@ import { Proc } from '../test/helpers/proc.ts';
 import { within } from '../test/helpers/relay.ts';
 import { buildWeb } from '../web/build.ts';
 import { median } from './lib/compare.ts';
+import { profilePage } from './lib/cpu-profile.ts';
 import { describeMachine, loadAverage } from './lib/machine.ts';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -51,6 +53,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     mib: { type: 'string', default: '256' },
     only: { type: 'string', default: 'b2b,b2c,c2b' },
+    profile: { type: 'boolean', default: false },
   },
 });
 const runs = Number(values.runs);
@@ -129,12 +132,22 @@ async function main(): Promise<void> {
     await code.waitFor({ timeout: 60_000 });
     return { app, code: (await code.getAttribute('data-code')) ?? '' };
   };
-  const ferryReceiverPage = async (code: string, opened: AppPage[]): Promise<{ app: AppPage; mibs: number }> => {
+  const ferryReceiverPage = async (
+    code: string,
+    opened: AppPage[],
+    sender?: AppPage,
+  ): Promise<{ app: AppPage; mibs: number }> => {
     const app = await page(`#${code}`);
     opened.push(app);
     const accept = app.page.getByRole('button', { name: 'Accept' });
     await accept.waitFor({ timeout: 60_000 });
     const download = app.page.waitForEvent('download', { timeout: 600_000 });
+    const profiles = values.profile
+      ? await Promise.all([
+          profilePage(app.page, 'receiving page'),
+          ...(sender ? [profilePage(sender.page, 'sending page')] : []),
+        ])
+      : [];
     const started = performance.now();
     await accept.click();
     await app.page
@@ -142,6 +155,7 @@ async function main(): Promise<void> {
       .filter({ hasText: /^Received/ })
       .waitFor({ timeout: 600_000 });
     const seconds = (performance.now() - started) / 1000;
+    for (const stop of profiles) process.stderr.write(`${await stop()}\n`);
     if ((await (await download).failure()) !== null) throw new Error('the download failed');
     const transport = await app.page.locator('.badge').getAttribute('data-transport');
     if (transport !== 'p2p') throw new Error(`the transfer went over ${transport}`);
@@ -174,7 +188,7 @@ async function main(): Promise<void> {
     const sender = await ferrySender();
     const opened = [sender.app];
     try {
-      const receiver = await ferryReceiverPage(sender.code, opened);
+      const receiver = await ferryReceiverPage(sender.code, opened, sender.app);
       return receiver.mibs;
     } finally {
       await closing(opened);

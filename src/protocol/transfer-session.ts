@@ -10,6 +10,7 @@ import {
   DATA_FRAME_BYTES,
   type Entry,
   type Frame,
+  type IncrementalSha256,
   type Offer,
   Sha256,
   type Sha256Factory,
@@ -76,6 +77,18 @@ export interface TransferResult {
   transport: 'p2p' | 'relay';
   bytes: number;
   files: FileResult[];
+}
+
+/**
+ * A hash computed elsewhere (the web app's worker): `hex()` may only be asked once `settle()` resolved. A createHash
+ * may return one; the sessions then wait for it before they need the digest.
+ */
+export interface SettlingSha256 extends IncrementalSha256 {
+  settle(): Promise<void>;
+}
+
+function settling(hash: IncrementalSha256 | undefined): hash is SettlingSha256 {
+  return typeof (hash as Partial<SettlingSha256> | undefined)?.settle === 'function';
 }
 
 interface Common {
@@ -278,6 +291,7 @@ export async function sendTransfer(channel: FrameChannel, offer: Offer, options:
       if (entry.size !== null && size !== entry.size) {
         throw new TransferError('io', CANCEL_CODES.IO, `${entry.path} shrank while it was being sent`, false);
       }
+      if (settling(hash)) await Promise.race([hash.settle(), stopping]);
       const sha256 = hash.hex();
       files.push({ path: entry.path, size, sha256 });
       await Promise.race([channel.send(sender.fileEnd(index, size, sha256)), stopping]);
@@ -308,7 +322,10 @@ export async function sendTransfer(channel: FrameChannel, offer: Offer, options:
  * telling the peer (CANCEL) when the failure is ours.
  */
 export async function receiveTransfer(channel: FrameChannel, options: ReceiveOptions): Promise<TransferResult> {
-  const receiver = new TransferReceiver({ createHash: options.createHash });
+  // The hash of the file being received, to settle before its FILE_END is checked.
+  let hash: IncrementalSha256 | undefined;
+  const { createHash } = options;
+  const receiver = new TransferReceiver({ createHash: createHash && (() => (hash = createHash())) });
   let sink: FileSink | undefined;
   let cancelled: TransferError | undefined;
   const files: FileResult[] = [];
@@ -327,6 +344,7 @@ export async function receiveTransfer(channel: FrameChannel, options: ReceiveOpt
     for (;;) {
       const frame = await Promise.race([channel.receive(), stopping]);
       if (frame === undefined) throw new TransferError('lost', 'CONNECTION_LOST', 'the sender went away', true);
+      if (frame.type === 'file-end' && settling(hash)) await Promise.race([hash.settle(), stopping]);
       const event = receiver.receive(frame);
       if (event === undefined) continue;
       switch (event.type) {

@@ -17,6 +17,7 @@ import { formatBytes, plural } from '../lib/format.ts';
 import { fromFiles, type Selection } from '../lib/selection.ts';
 import { TransferView } from '../lib/transfer-view.ts';
 import { CodeFailure, describeFailure, openSession, type Session } from '../net/code-session.ts';
+import { type TransferHashes, transferHashes } from '../net/hasher.ts';
 import type { Saver } from '../net/save.ts';
 import type { AppContext } from '../screens.ts';
 
@@ -88,10 +89,12 @@ function offerFor(selection: Selection): { offer: Offer; files: Map<number, Blob
   };
 }
 
-async function* readFile(file: Blob): AsyncIterable<Uint8Array> {
+/** The file's bytes, read no further ahead than the hashing worker keeps up with. */
+async function* readFile(file: Blob, hashes: TransferHashes): AsyncIterable<Uint8Array> {
   const reader = file.stream().getReader();
   try {
     for (;;) {
+      await hashes.room();
       const { done, value } = await reader.read();
       if (done) return;
       yield value;
@@ -105,7 +108,10 @@ async function* readFile(file: Blob): AsyncIterable<Uint8Array> {
 class DownloadSink implements FileSink {
   readonly #writers = new Map<number, WritableStreamDefaultWriter<Uint8Array>>();
 
-  constructor(private readonly saver: Extract<Saver, { mode: 'service-worker' }>) {}
+  constructor(
+    private readonly saver: Extract<Saver, { mode: 'service-worker' }>,
+    private readonly hashes: TransferHashes,
+  ) {}
 
   async #writer(index: number, entry: Entry): Promise<WritableStreamDefaultWriter<Uint8Array>> {
     let writer = this.#writers.get(index);
@@ -122,6 +128,8 @@ class DownloadSink implements FileSink {
     const writer = await this.#writer(index, entry);
     await writer.ready;
     void writer.write(data).catch(() => {});
+    // The data is hashed in a worker: when it falls behind, stop taking frames until it caught up.
+    await this.hashes.room();
   }
 
   async fileDone(index: number, entry: Entry): Promise<void> {
@@ -261,6 +269,7 @@ function sendPanel(context: AppContext): { element: HTMLElement; stop(): void } 
     share.hidden = true;
     view.setStatus('busy', 'Reaching the server…');
     const details: HTMLElement[] = [];
+    const fileHashes = transferHashes();
     try {
       const session = await openSession(
         'sender',
@@ -290,7 +299,8 @@ function sendPanel(context: AppContext): { element: HTMLElement; stop(): void } 
       );
       let meter: ReturnType<TransferView['track']> | undefined;
       const result = await sendTransfer(session.channel, offer, {
-        read: (index) => readFile(files.get(index) as Blob),
+        read: (index) => readFile(files.get(index) as Blob, fileHashes),
+        createHash: fileHashes.create,
         signal,
         onAccepted: () => {
           view.setStatus('busy', 'Accepted; sending…');
@@ -307,6 +317,8 @@ function sendPanel(context: AppContext): { element: HTMLElement; stop(): void } 
       share.hidden = true;
       view.element.dataset.failure = failure.kind;
       view.setStatus('failed', failure.message);
+    } finally {
+      fileHashes.close();
     }
   };
   const runner = oneAtATime(form, cancelButton, setBusy, 'sender', send);
@@ -375,7 +387,13 @@ function receivePanel(
   };
 
   /** Shows the offer with Accept and Decline; resolves with the person's answer, rejects if the sender leaves. */
-  const ask = (offer: Offer, saver: Saver, details: HTMLElement[], gone: Promise<void>): Promise<Decision> =>
+  const ask = (
+    offer: Offer,
+    saver: Saver,
+    hashes: TransferHashes,
+    details: HTMLElement[],
+    gone: Promise<void>,
+  ): Promise<Decision> =>
     new Promise((resolve, reject) => {
       void gone.then(() => reject(new Error('the sender left')));
       const accept = h('button', { type: 'button', class: 'primary' }, 'Accept');
@@ -389,7 +407,7 @@ function receivePanel(
       view.setExtra(...details, offerBlock(offer), h('div', { class: 'actions' }, accept, decline), unsaveable ?? '');
       accept.focus();
       accept.addEventListener('click', () => {
-        if (saver.mode === 'service-worker') resolve({ accept: true, sink: new DownloadSink(saver) });
+        if (saver.mode === 'service-worker') resolve({ accept: true, sink: new DownloadSink(saver, hashes) });
       });
       decline.addEventListener('click', () => resolve({ accept: false, reason: 'declined in the browser' }));
     });
@@ -398,6 +416,7 @@ function receivePanel(
     view.reset();
     view.setStatus('busy', 'Reaching the server…');
     const details: HTMLElement[] = [];
+    const fileHashes = transferHashes();
     try {
       const session = await openSession(
         'receiver',
@@ -423,7 +442,7 @@ function receivePanel(
       const result = await receiveTransfer(session.channel, {
         signal,
         decide: async (offer) => {
-          const decision = await ask(offer, saver, details, session.peerGone);
+          const decision = await ask(offer, saver, fileHashes, details, session.peerGone);
           view.setExtra(...details, offerBlock(offer));
           if (decision.accept) {
             view.setStatus('busy', 'Receiving…');
@@ -431,6 +450,7 @@ function receivePanel(
           }
           return decision;
         },
+        createHash: fileHashes.create,
         onProgress: ({ bytes }) => meter?.update(bytes),
       });
       view.finish();
@@ -444,6 +464,8 @@ function receivePanel(
       const shown = ours ? new CodeFailure('declined', 'You declined; nothing was saved.') : describeFailure(error);
       view.element.dataset.failure = shown.kind;
       view.setStatus(shown.kind === 'declined' ? 'warn' : 'failed', shown.message);
+    } finally {
+      fileHashes.close();
     }
   };
   const runner = oneAtATime(form, cancelButton, setBusy, 'receiver', receive);
