@@ -59,8 +59,10 @@ describe('ferry listen / connect, relay-only through coturn', () => {
     assert.equal(await listener.stop('SIGTERM'), 0);
   });
 
+  // Against the server without TURN: with TURN on offer, libjuice may nominate a relay pair that succeeded first
+  // even under the 'all' policy (seen once on an idle machine), so only this set-up makes the host pair certain.
   test('without the flag, the same pair of peers connects directly (host candidates)', T, async () => {
-    const common = ['--server', ferry.url, '--bind-address', '127.0.0.1', '--verbose'];
+    const common = ['--server', plain.url, '--bind-address', '127.0.0.1', '--verbose'];
     const listener = ferryCli(['listen', '--id', 'direct', ...common]);
     await listener.waitFor('err', /listening as direct/);
     const caller = ferryCli(['connect', 'direct', ...common]);

@@ -42,7 +42,14 @@ describe('PeerConnection', () => {
   test('two peers open a data channel on loopback and exchange text and binary both ways', T, async () => {
     const a = new PeerConnection(LOOPBACK);
     const b = new PeerConnection(LOOPBACK);
-    a.onicecandidate = ({ candidate }) => void b.addIceCandidate(candidate);
+    // The offerer holds its candidates until the answer is applied, as src/peer/link.ts does: otherwise b's ICE
+    // checks and then its DTLS ClientHello can reach a before a knows b's fingerprint, and a fails the handshake.
+    const held: Array<IceCandidate | null> = [];
+    let answered = false;
+    a.onicecandidate = ({ candidate }) => {
+      if (answered) void b.addIceCandidate(candidate);
+      else held.push(candidate);
+    };
     b.onicecandidate = ({ candidate }) => void a.addIceCandidate(candidate);
     const aCandidates = gather(a);
     const channel = a.createDataChannel('chat', { protocol: 'ferry-test' });
@@ -56,6 +63,8 @@ describe('PeerConnection', () => {
     const answer = await b.createAnswer();
     await b.setLocalDescription(answer);
     await a.setRemoteDescription(answer);
+    answered = true;
+    for (const candidate of held.splice(0)) await b.addIceCandidate(candidate);
 
     await nextEvent(channel, 'open');
     const remote = (await announced).channel;
