@@ -4,6 +4,7 @@
 // (RFC 8827 §6.5) can then only complete with the peer that holds the code. The sender offers and decides: it uses the
 // channel if it opens within the timeout, otherwise it tells the receiver `{"t":"transport","use":"relay"}`.
 // Isomorphic: the CLI passes node-datachannel's PeerConnection (src/peer/), the web app the browser's.
+import { DataChannelFrames, type P2PChannel } from './channel-frames.ts';
 import { ProtocolError } from './errors.ts';
 import type { SessionKeys } from './keys.ts';
 import type { Rendezvous } from './rendezvous.ts';
@@ -15,28 +16,8 @@ import {
   type SessionMessageOf,
   sdpMessage,
 } from './session.ts';
-import {
-  type DataChannelLike,
-  decodeFrame,
-  encodeDataFrameInto,
-  encodeFrame,
-  FRAME_HEADER_BYTES,
-  type Frame,
-  MAX_DATA_BYTES,
-  SendWindow,
-} from './transfer.ts';
-import type { FrameChannel } from './transfer-session.ts';
 
 export const CHANNEL_LABEL = 'ferry';
-
-/** The part of a data channel (the browser's RTCDataChannel, src/peer/data-channel.ts) the transfer uses. */
-export interface P2PChannel extends DataChannelLike {
-  readonly label: string;
-  readonly readyState: string;
-  onopen: ((event: never) => unknown) | null;
-  onmessage: ((event: never) => unknown) | null;
-  addEventListener(type: 'close', listener: () => void): void;
-}
 
 interface CandidateLike {
   candidate: string;
@@ -69,126 +50,6 @@ export interface P2POptions {
   highWaterMark?: number;
   /** Called with connection states, for --verbose style reports. */
   report?: (message: string) => void;
-}
-
-/** A timer that does not keep a Node process alive (browsers have no such notion). */
-function sleep(ms: number, then: () => void): ReturnType<typeof setTimeout> {
-  const timer = setTimeout(then, ms);
-  (timer as { unref?: () => void }).unref?.();
-  return timer;
-}
-
-/** Frames over an open data channel: one frame per message, sends paced by SendWindow's watermarks. */
-export class DataChannelFrames implements FrameChannel {
-  readonly transport = 'p2p' as const;
-  readonly #window: SendWindow;
-  #frames: Frame[] = [];
-  #waiters: Array<{ resolve: (f: Frame | undefined) => void; reject: (e: Error) => void }> = [];
-  #error: Error | undefined;
-  #chain: Promise<void> = Promise.resolve();
-  readonly #scratch = new Uint8Array(FRAME_HEADER_BYTES + 4 + MAX_DATA_BYTES);
-  #closed = false;
-  #firstFrame: (() => void) | undefined;
-  /** Resolves when the first frame arrives (the receiver commits to this path then). */
-  readonly firstFrame: Promise<void>;
-  #closedByPeer: Promise<void>;
-
-  constructor(
-    readonly pc: P2PConnection,
-    readonly channel: P2PChannel,
-    /** The side that sends the last frame (the receiver's DONE_ACK) waits for the other to close first. */
-    private readonly lastToSpeak: boolean,
-    highWaterMark?: number,
-  ) {
-    this.firstFrame = new Promise((resolve) => {
-      this.#firstFrame = resolve;
-    });
-    // A browser hands out Blobs unless told otherwise; node-datachannel's polyfill has no such property.
-    (channel as { binaryType?: string }).binaryType = 'arraybuffer';
-    this.#window = new SendWindow(channel, { highWaterMark });
-    channel.onmessage = ({ data }: { data: ArrayBuffer | string }) => {
-      if (this.#error) return;
-      if (typeof data === 'string') return this.#fail(new ProtocolError('FRAME_TYPE', 'a text message on the channel'));
-      let frame: Frame;
-      try {
-        frame = decodeFrame(new Uint8Array(data));
-      } catch (error) {
-        return this.#fail(error as Error);
-      }
-      this.#firstFrame?.();
-      const waiter = this.#waiters.shift();
-      if (waiter) waiter.resolve(frame);
-      else this.#frames.push(frame);
-    };
-    this.#closedByPeer = new Promise((resolve) => {
-      channel.addEventListener('close', () => resolve());
-    });
-    channel.addEventListener('close', () => {
-      this.#window.close();
-      this.#fail(new Error('the data channel closed'));
-    });
-    pc.addEventListener('connectionstatechange', () => {
-      if (pc.connectionState === 'failed' || pc.connectionState === 'disconnected') {
-        this.#fail(new Error(`the peer connection ${pc.connectionState}`));
-      }
-    });
-  }
-
-  send(frame: Frame): Promise<void> {
-    // SendWindow allows one waiting send at a time: queue ours behind each other.
-    const next = this.#chain.then(() => {
-      if (this.#error) throw this.#error;
-      // The channel copies a message when it is sent, so every DATA frame is built in the same scratch buffer.
-      const bytes =
-        frame.type === 'data' ? encodeDataFrameInto(frame.index, frame.data, this.#scratch) : encodeFrame(frame);
-      return this.#window.send(bytes);
-    });
-    this.#chain = next.catch(() => {});
-    return next;
-  }
-
-  receive(): Promise<Frame | undefined> {
-    const frame = this.#frames.shift();
-    if (frame) return Promise.resolve(frame);
-    if (this.#error) return Promise.reject(this.#error);
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
-  }
-
-  async end(): Promise<void> {
-    await this.#chain;
-    await drained(this.channel, 10_000);
-    // The last frame must arrive before anyone closes: the side that sent it waits for the other to hang up.
-    if (this.lastToSpeak) {
-      await Promise.race([this.#closedByPeer, new Promise<void>((resolve) => sleep(5000, resolve))]);
-    }
-    this.close();
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#window.close();
-    this.pc.close();
-  }
-
-  #fail(error: Error): void {
-    if (this.#error) return;
-    this.#error = error;
-    for (const waiter of this.#waiters.splice(0)) waiter.reject(error);
-  }
-}
-
-/** Resolves once everything queued on the channel has been handed to SCTP (bounded). */
-function drained(channel: P2PChannel, timeoutMs: number): Promise<void> {
-  if (channel.readyState !== 'open' || channel.bufferedAmount === 0) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = sleep(timeoutMs, resolve);
-    channel.bufferedAmountLowThreshold = 0;
-    channel.onbufferedamountlow = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-  });
 }
 
 type Outcome = { channel: DataChannelFrames } | { relay: true } | { failed: string };
@@ -232,7 +93,10 @@ function negotiate(options: P2POptions, attempt: number, deadline: number): Prom
       Math.max(0, deadline - Date.now()),
     );
     const channel = pc.createDataChannel(CHANNEL_LABEL);
-    channel.onopen = () => finish({ channel: new DataChannelFrames(pc, channel, false, options.highWaterMark) });
+    channel.onopen = () =>
+      finish({
+        channel: new DataChannelFrames(channel, false, { connection: pc, highWaterMark: options.highWaterMark }),
+      });
     pc.addEventListener('connectionstatechange', () => {
       options.report?.(`connection ${pc.connectionState}`);
       if (pc.connectionState === 'failed') finish({ failed: 'ICE or DTLS failed' });
@@ -311,7 +175,7 @@ export function answerP2P(options: Omit<P2POptions, 'timeoutMs'>): Promise<DataC
       pc.addEventListener('connectionstatechange', () => options.report?.(`connection ${pc.connectionState}`));
       pc.ondatachannel = ({ channel }: { channel: P2PChannel }) => {
         if (channel.label !== CHANNEL_LABEL || current?.pc !== pc) return;
-        const frames = new DataChannelFrames(pc, channel, true, options.highWaterMark);
+        const frames = new DataChannelFrames(channel, true, { connection: pc, highWaterMark: options.highWaterMark });
         // The sender speaks first on the channel it chose; until then the relay may still win.
         void frames.firstFrame.then(() => {
           if (current?.pc === pc) finish(frames);

@@ -2,6 +2,7 @@
 // DATA frames, per-file SHA-256, DONE, CANCEL from either side; src/protocol/transfer-session.ts) on a data channel
 // of its own. The sender reads the File in slices as the channel drains; the receiver writes each file into a
 // streamed download (net/save.ts), so neither side ever holds a whole file.
+import { DataChannelFrames, type P2PChannel } from '../../../src/protocol/channel-frames.ts';
 import type { Entry, Offer } from '../../../src/protocol/transfer.ts';
 import {
   type Decision,
@@ -12,11 +13,18 @@ import {
   type TransferResult,
 } from '../../../src/protocol/transfer-session.ts';
 import { offerFor } from '../lib/file-offer.ts';
-import { ChannelFrames } from './channel-frames.ts';
 import type { StreamSaver } from './save.ts';
 
 export const FILES_LABEL = 'ferry-files';
 const OPEN_TIMEOUT_MS = 15_000;
+// Chromium moves most with 4–8 MiB buffered (webrtc-notes.md); refilled from 2 MiB, as the throughput test does.
+const WATERMARKS = { highWaterMark: 4 * 1024 * 1024, lowWaterMark: 2 * 1024 * 1024 };
+
+/** The room's connection outlives the transfer: the frames own only this channel. */
+function framesOn(channel: RTCDataChannel, lastToSpeak: boolean): DataChannelFrames {
+  // The cast bridges the DOM typing of send(), which takes ArrayBuffer-backed views (frames always are).
+  return new DataChannelFrames(channel as unknown as P2PChannel, lastToSpeak, WATERMARKS);
+}
 
 export interface FileTransferHooks {
   onProgress(progress: TransferProgress): void;
@@ -59,7 +67,7 @@ export async function sendFile(
 ): Promise<TransferResult> {
   const channel = pc.createDataChannel(FILES_LABEL, { ordered: true });
   await opened(channel);
-  return sendTransfer(new ChannelFrames(channel, false), offerFor(file), {
+  return sendTransfer(framesOn(channel, false), offerFor(file), {
     read: () => slices(file),
     onAccepted: hooks.onAccepted,
     onProgress: hooks.onProgress,
@@ -103,7 +111,7 @@ export function receiveFiles(
   channel: RTCDataChannel,
   hooks: FileTransferHooks & { decide(offer: Offer): Promise<Decision> },
 ): Promise<TransferResult> {
-  return receiveTransfer(new ChannelFrames(channel, true), {
+  return receiveTransfer(framesOn(channel, true), {
     decide: hooks.decide,
     onProgress: hooks.onProgress,
     signal: hooks.signal,
