@@ -9,7 +9,7 @@ import { request as httpsRequest } from 'node:https';
 import type { SessionKeys } from '../protocol/keys.ts';
 import type { FerryRole } from '../protocol/spake2.ts';
 import { type StreamAead, StreamDecryptor, StreamEncryptor } from '../protocol/stream-cipher.ts';
-import { DATA_FRAME_BYTES, dataFrameHeader, encodeFrame, type Frame, FrameDecoder } from '../protocol/transfer.ts';
+import { dataFrameHeader, encodeFrame, endsRecord, type Frame, FrameDecoder } from '../protocol/transfer.ts';
 import type { FrameChannel } from '../protocol/transfer-session.ts';
 
 export interface RelayOptions {
@@ -209,10 +209,7 @@ export class RelayFrames implements FrameChannel {
         pieces = await this.#encryptor.push(dataFrameHeader(frame.index, frame.data.length));
         pieces.push(...(await this.#encryptor.push(frame.data)));
       } else pieces = await this.#encryptor.push(encodeFrame(frame));
-      // Control frames are small and awaited by the peer, and a short DATA frame means the source is idle (a
-      // slow stdin) or at its end: seal them now rather than when 64 KiB have gathered.
-      if (frame.type !== 'data' || frame.data.length < DATA_FRAME_BYTES)
-        pieces.push(...(await this.#encryptor.flush()));
+      if (endsRecord(frame)) pieces.push(...(await this.#encryptor.flush()));
       await this.#write(pieces);
     });
     this.#chain = next.catch(() => {});

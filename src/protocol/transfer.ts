@@ -35,6 +35,14 @@ export const MAX_FRAME_PAYLOAD = 4 + MAX_DATA_BYTES;
  * fills one cipher record exactly, and the receiver decodes it without reassembling bytes across records.
  */
 export const DATA_FRAME_BYTES = 65536 - FRAME_HEADER_BYTES - 4;
+
+/**
+ * Whether a relay sender seals its cipher record after this frame rather than when 64 KiB have gathered: control
+ * frames are awaited by the peer, and a DATA frame short of DATA_FRAME_BYTES means the source is idle or at its end.
+ */
+export function endsRecord(frame: Frame): boolean {
+  return frame.type !== 'data' || frame.data.length < DATA_FRAME_BYTES;
+}
 export const MAX_ENTRIES = 1_000_000;
 export const MAX_PATH_BYTES = 4096;
 export const MAX_SEGMENT_BYTES = 255;

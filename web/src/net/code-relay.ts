@@ -5,7 +5,7 @@
 import type { SessionKeys } from '../../../src/protocol/keys.ts';
 import type { FerryRole } from '../../../src/protocol/spake2.ts';
 import { StreamDecryptor, StreamEncryptor } from '../../../src/protocol/stream-cipher.ts';
-import { encodeFrame, type Frame, FrameDecoder, MAX_DATA_BYTES } from '../../../src/protocol/transfer.ts';
+import { encodeFrame, endsRecord, type Frame, FrameDecoder } from '../../../src/protocol/transfer.ts';
 import type { FrameChannel } from '../../../src/protocol/transfer-session.ts';
 
 /** Seconds we wait for the other direction to end cleanly once ours has, before closing anyway. */
@@ -128,8 +128,7 @@ export class RelayFrames implements FrameChannel {
   send(frame: Frame): Promise<void> {
     const next = this.#chain.then(async () => {
       const pieces = await this.#encryptor.push(encodeFrame(frame));
-      // Control frames are awaited by the peer, and a short DATA frame is a file's end: seal them now.
-      if (frame.type !== 'data' || frame.data.length < MAX_DATA_BYTES) pieces.push(...(await this.#encryptor.flush()));
+      if (endsRecord(frame)) pieces.push(...(await this.#encryptor.flush()));
       for (const piece of pieces) await this.#upload.write(piece);
     });
     this.#chain = next.catch(() => {});
