@@ -354,21 +354,9 @@ export async function handshake(
   rendezvous: Rendezvous,
   out: TransferOutput,
 ): Promise<HandshakeResult> {
-  try {
-    const result = await runHandshake(role, spake2, flags.transport, rendezvous);
-    out.debug(`code confirmed; transports allowed: ${result.transport}`);
-    return result;
-  } catch (error) {
-    // Tell the peer why we stop (it would otherwise wait); a wrong code it finds out by itself.
-    if (error instanceof ProtocolError && error.code !== 'WRONG_CODE') {
-      try {
-        rendezvous.send(errorMessage(error));
-      } catch {
-        // The hub is gone.
-      }
-    }
-    throw error;
-  }
+  const result = await runHandshake(role, spake2, flags.transport, rendezvous);
+  out.debug(`code confirmed; transports allowed: ${result.transport}`);
+  return result;
 }
 
 export interface TransportContext {

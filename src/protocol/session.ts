@@ -134,8 +134,30 @@ export interface HandshakeResult {
  * MAC (sent before checking the peer's, so both sides always learn the outcome), check the peer's MAC. A different
  * code on the other side is WRONG_CODE here and on the other side; nothing else about the code leaks.
  * `spake2` may be created ahead of time (its scrypt takes ~150 ms), so it overlaps with reaching the hub.
+ * A failure other than WRONG_CODE (which the peer finds out by itself) is also sent to the peer, which would
+ * otherwise wait for our next message.
  */
 export async function runHandshake(
+  role: FerryRole,
+  spake2: Spake2 | Promise<Spake2>,
+  preference: TransportPreference,
+  signals: SessionSignals,
+): Promise<HandshakeResult> {
+  try {
+    return await handshakeSteps(role, spake2, preference, signals);
+  } catch (error) {
+    if (error instanceof ProtocolError && error.code !== 'WRONG_CODE') {
+      try {
+        signals.send(errorMessage(error));
+      } catch {
+        // The hub is gone; the peer learns that from it.
+      }
+    }
+    throw error;
+  }
+}
+
+async function handshakeSteps(
   role: FerryRole,
   spake2: Spake2 | Promise<Spake2>,
   preference: TransportPreference,

@@ -7,7 +7,7 @@ import { answerP2P, dialP2P, type P2PConnection } from '../../../src/protocol/co
 import { ProtocolError } from '../../../src/protocol/errors.ts';
 import type { SessionKeys } from '../../../src/protocol/keys.ts';
 import { Rendezvous, RendezvousError } from '../../../src/protocol/rendezvous.ts';
-import { codeRoom, errorMessage, runHandshake, startSpake2 } from '../../../src/protocol/session.ts';
+import { codeRoom, runHandshake, startSpake2 } from '../../../src/protocol/session.ts';
 import type { ServerMessageOf } from '../../../src/protocol/signaling.ts';
 import type { FerryRole, Spake2 } from '../../../src/protocol/spake2.ts';
 import { type FrameChannel, TransferError } from '../../../src/protocol/transfer-session.ts';
@@ -172,20 +172,7 @@ export async function openSession(
     hooks.onCode?.(code.code);
     await rendezvous.waitForPeer();
     hooks.onPeer?.();
-    let handshake: Awaited<ReturnType<typeof runHandshake>>;
-    try {
-      handshake = await runHandshake(role, spake2, 'auto', rendezvous);
-    } catch (error) {
-      if (error instanceof ProtocolError && error.code !== 'WRONG_CODE') {
-        try {
-          rendezvous.send(errorMessage(error));
-        } catch {
-          // The hub is gone.
-        }
-      }
-      throw error;
-    }
-    const { keys, transport } = handshake;
+    const { keys, transport } = await runHandshake(role, spake2, 'auto', rendezvous);
     hooks.onVerified?.(keys);
     const iceServers = hub.welcome.iceServers as RTCIceServer[];
     // The cast only bridges the DOM typing of send(), which takes ArrayBuffer-backed views (frames always are).
