@@ -185,6 +185,49 @@ async function sendQuietly(channel: FrameChannel, frame: Frame): Promise<void> {
   }
 }
 
+/**
+ * Why a transfer stops early, once known, and a way to race any step against it. Promise.race([step, stopping]) with
+ * one long-lived `stopping` promise would leave a reaction on it per call, each keeping its step's result reachable
+ * until the transfer ends: every received frame, data and all, a whole transfer held in memory. Here a step's waiter
+ * is dropped as soon as the step settles.
+ */
+class Stopper {
+  #reason: TransferError | undefined;
+  readonly #waiting = new Set<(reason: TransferError) => void>();
+
+  get reason(): TransferError | undefined {
+    return this.#reason;
+  }
+
+  stop(reason: TransferError): void {
+    if (this.#reason) return;
+    this.#reason = reason;
+    for (const reject of this.#waiting) reject(reason);
+    this.#waiting.clear();
+  }
+
+  /** The step's outcome, or a rejection with the reason as soon as the transfer stops. */
+  race<T>(step: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.#reason) {
+        step.catch(() => {});
+        return reject(this.#reason);
+      }
+      this.#waiting.add(reject);
+      step.then(
+        (value) => {
+          this.#waiting.delete(reject);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.#waiting.delete(reject);
+          reject(error);
+        },
+      );
+    });
+  }
+}
+
 function onAbort(signal: AbortSignal | undefined, handler: () => void): () => void {
   if (!signal) return () => {};
   if (signal.aborted) {
@@ -205,18 +248,9 @@ export async function sendTransfer(channel: FrameChannel, offer: Offer, options:
   const createHash = options.createHash ?? (() => new Sha256());
   const files: FileResult[] = [];
   let bytes = 0;
-  let stopped: TransferError | undefined;
   // A failure from the reader loop or the user stops the send loop at its next frame.
-  let wake: (() => void) | undefined;
-  const stopping = new Promise<never>((_, reject) => {
-    wake = () => reject(stopped);
-  });
-  stopping.catch(() => {});
-  const stop = (error: TransferError) => {
-    stopped ??= error;
-    wake?.();
-  };
-  const unlisten = onAbort(options.signal, () => stop(userCancelled(options.signal)));
+  const stopper = new Stopper();
+  const unlisten = onAbort(options.signal, () => stopper.stop(userCancelled(options.signal)));
 
   // Frames from the receiver: its answer, then FILE_ACKs and DONE_ACK (or a CANCEL at any time).
   let answered: (accepted: boolean) => void = () => {};
@@ -245,13 +279,13 @@ export async function sendTransfer(channel: FrameChannel, offer: Offer, options:
   reader.catch((error: unknown) => {
     const { error: failure, cancel } = classify(error);
     readerCancel = cancel;
-    stop(failure);
+    stopper.stop(failure);
     answered(false);
   });
 
   try {
-    for (const frame of sender.start()) await Promise.race([channel.send(frame), stopping]);
-    if (!(await Promise.race([answer, stopping]))) throw stopped;
+    for (const frame of sender.start()) await stopper.race(channel.send(frame));
+    if (!(await stopper.race(answer))) throw stopper.reason;
     options.onAccepted?.();
     options.onProgress?.({ bytes, total: offer.totalSize });
     for (const [index, entry] of offer.entries.entries()) {
@@ -265,21 +299,21 @@ export async function sendTransfer(channel: FrameChannel, offer: Offer, options:
           try {
             next = await pieces.next();
           } catch (error) {
-            if (stopped) throw stopped;
+            if (stopper.reason) throw stopper.reason;
             const message = error instanceof Error ? error.message : String(error);
             throw new TransferError('io', CANCEL_CODES.IO, `cannot read ${entry.path}: ${message}`, false);
           }
           if (next.done) break;
           const piece = next.value;
           for (let at = 0; at < piece.length; at += DATA_FRAME_BYTES) {
-            if (stopped) throw stopped;
+            if (stopper.reason) throw stopper.reason;
             const data = piece.subarray(at, at + DATA_FRAME_BYTES);
             hash.update(data);
             size += data.length;
             if (entry.size !== null && size > entry.size) {
               throw new TransferError('io', CANCEL_CODES.IO, `${entry.path} grew while it was being sent`, false);
             }
-            await Promise.race([channel.send({ type: 'data', index, data }), stopping]);
+            await stopper.race(channel.send({ type: 'data', index, data }));
             bytes += data.length;
             options.onProgress?.({ bytes, total: offer.totalSize });
           }
@@ -291,22 +325,22 @@ export async function sendTransfer(channel: FrameChannel, offer: Offer, options:
       if (entry.size !== null && size !== entry.size) {
         throw new TransferError('io', CANCEL_CODES.IO, `${entry.path} shrank while it was being sent`, false);
       }
-      if (settling(hash)) await Promise.race([hash.settle(), stopping]);
+      if (settling(hash)) await stopper.race(hash.settle());
       const sha256 = hash.hex();
       files.push({ path: entry.path, size, sha256 });
-      await Promise.race([channel.send(sender.fileEnd(index, size, sha256)), stopping]);
+      await stopper.race(channel.send(sender.fileEnd(index, size, sha256)));
     }
-    await Promise.race([channel.send(sender.done()), stopping]);
-    await Promise.race([reader, stopping]);
+    await stopper.race(channel.send(sender.done()));
+    await stopper.race(reader);
     await channel.end();
     return { transport: channel.transport, bytes, files };
   } catch (error) {
-    if (stopped === undefined && !(error instanceof TransferError)) {
+    if (stopper.reason === undefined && !(error instanceof TransferError)) {
       // Our direction broke (a relay that cut our upload, say): the receiver's direction may still bring its CANCEL
       // with the real reason, so give it a moment.
-      await Promise.race([stopping, new Promise((resolve) => setTimeout(resolve, 2000))]).catch(() => {});
+      await stopper.race(new Promise((resolve) => setTimeout(resolve, 2000))).catch(() => {});
     }
-    const { error: failure, cancel } = classify(stopped ?? error);
+    const { error: failure, cancel } = classify(stopper.reason ?? error);
     const frame = failure.byPeer ? undefined : (cancelFor(failure) ?? cancel ?? readerCancel);
     if (frame) await sendQuietly(channel, frame);
     channel.close();
@@ -327,38 +361,30 @@ export async function receiveTransfer(channel: FrameChannel, options: ReceiveOpt
   const { createHash } = options;
   const receiver = new TransferReceiver({ createHash: createHash && (() => (hash = createHash())) });
   let sink: FileSink | undefined;
-  let cancelled: TransferError | undefined;
   const files: FileResult[] = [];
   let bytes = 0;
   let total: number | null = null;
-  let wake: (() => void) | undefined;
-  const stopping = new Promise<never>((_, reject) => {
-    wake = () => reject(cancelled);
-  });
-  stopping.catch(() => {});
-  const unlisten = onAbort(options.signal, () => {
-    cancelled = userCancelled(options.signal);
-    wake?.();
-  });
+  const stopper = new Stopper();
+  const unlisten = onAbort(options.signal, () => stopper.stop(userCancelled(options.signal)));
   try {
     for (;;) {
-      const frame = await Promise.race([channel.receive(), stopping]);
+      const frame = await stopper.race(channel.receive());
       if (frame === undefined) throw new TransferError('lost', 'CONNECTION_LOST', 'the sender went away', true);
-      if (frame.type === 'file-end' && settling(hash)) await Promise.race([hash.settle(), stopping]);
+      if (frame.type === 'file-end' && settling(hash)) await stopper.race(hash.settle());
       const event = receiver.receive(frame);
       if (event === undefined) continue;
       switch (event.type) {
         case 'offer': {
           total = event.offer.totalSize;
           options.onOffer?.(event.offer);
-          const decision = await Promise.race([options.decide(event.offer), stopping]);
+          const decision = await stopper.race(options.decide(event.offer));
           if (!decision.accept) {
-            await Promise.race([channel.send(receiver.decline(decision.reason)), stopping]);
+            await stopper.race(channel.send(receiver.decline(decision.reason)));
             await channel.end();
             throw new TransferError('declined', 'DECLINED', decision.reason, false);
           }
           sink = decision.sink;
-          await Promise.race([channel.send(receiver.accept()), stopping]);
+          await stopper.race(channel.send(receiver.accept()));
           options.onProgress?.({ bytes, total });
           break;
         }
@@ -383,7 +409,7 @@ export async function receiveTransfer(channel: FrameChannel, options: ReceiveOpt
             throw ioError(event.entry, error);
           }
           files.push({ path: event.entry.path, size: event.size, sha256: event.sha256 });
-          await Promise.race([channel.send(event.reply), stopping]);
+          await stopper.race(channel.send(event.reply));
           break;
         case 'done':
           try {
@@ -401,7 +427,7 @@ export async function receiveTransfer(channel: FrameChannel, options: ReceiveOpt
       }
     }
   } catch (error) {
-    const { error: failure, cancel } = classify(cancelled ?? error);
+    const { error: failure, cancel } = classify(stopper.reason ?? error);
     await sink?.abort();
     // A DECLINE was already sent; a hash mismatch already sent its CANCEL INTEGRITY.
     const frame = failure.byPeer || failure.code === 'DECLINED' ? undefined : (cancelFor(failure) ?? cancel);

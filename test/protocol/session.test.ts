@@ -2,6 +2,8 @@
 // transfer loops over an in-memory frame channel (what the CLI and the web app both drive).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { ProtocolError } from '../../src/protocol/errors.ts';
 import {
   AsyncQueue,
@@ -225,5 +227,44 @@ describe('transfer loops', () => {
       results[1].status === 'rejected' && results[1].reason.failure === 'cancelled' && results[1].reason.byPeer,
     );
     assert.equal(sink.state, 'aborted');
+  });
+
+  test('neither side keeps what it has passed on: received DATA is collectable while the transfer goes on', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const frames = 200;
+    const [s, r] = channelPair();
+    const seen: WeakRef<Uint8Array>[] = [];
+    let alive = -1;
+    const sink: FileSink = {
+      async write(_i, _entry, data) {
+        seen.push(new WeakRef(data));
+        if (seen.length !== 150) return;
+        // A macrotask boundary first: a WeakRef's target is kept until the task that made it ends.
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        gc();
+        alive = seen.slice(0, 100).filter((ref) => ref.deref() !== undefined).length;
+      },
+      async fileDone() {},
+      async complete() {},
+      async abort() {},
+    };
+    const offer: Offer = {
+      version: 1,
+      kind: 'file',
+      name: 'x',
+      entryCount: 1,
+      totalSize: frames * 65_527,
+      entries: [{ path: 'x', kind: 'file', size: frames * 65_527 }],
+    };
+    const fresh = () =>
+      (async function* () {
+        for (let i = 0; i < frames; i++) yield new Uint8Array(65_527);
+      })();
+    await Promise.all([
+      sendTransfer(s, offer, { read: fresh }),
+      receiveTransfer(r, { decide: async () => ({ accept: true, sink }) }),
+    ]);
+    assert.equal(alive, 0, 'frames written to the sink are still reachable');
   });
 });
