@@ -4,13 +4,14 @@
 // bit, a cut, a reordering — fails authentication at the other end. Backpressure runs end to end: a slow reader
 // pauses its GET, the relay pauses the PUT, and our writes wait for 'drain'.
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http';
+import { type ClientRequest, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { SessionKeys } from '../protocol/keys.ts';
 import type { FerryRole } from '../protocol/spake2.ts';
 import { type StreamAead, StreamDecryptor, StreamEncryptor } from '../protocol/stream-cipher.ts';
 import { dataFrameHeader, encodeFrame, endsRecord, type Frame, FrameDecoder } from '../protocol/transfer.ts';
 import type { FrameChannel } from '../protocol/transfer-session.ts';
+import { type Download, downloadPipe } from './relay-pipe.ts';
 
 export interface RelayOptions {
   /** The server's base URL (the same server the rendezvous used). */
@@ -40,7 +41,7 @@ export const nodeAead: StreamAead = {
     out.push(cipher.getAuthTag());
     return out;
   },
-  open(key, nonce, aad, sealed) {
+  openSync(key, nonce, aad, sealed) {
     if (sealed.length < 16) return undefined;
     const decipher = createDecipheriv('aes-256-gcm', key, nonce);
     decipher.setAAD(aad);
@@ -52,6 +53,9 @@ export const nodeAead: StreamAead = {
     } catch {
       return undefined;
     }
+  },
+  open(key, nonce, aad, sealed) {
+    return nodeAead.openSync?.(key, nonce, aad, sealed);
   },
 };
 
@@ -78,61 +82,79 @@ function request(url: URL, method: 'GET' | 'PUT'): ClientRequest {
   });
 }
 
-/** Chunks read ahead of the consumer before the response is paused (socket reads of up to 64 KiB each). */
-const READ_AHEAD = 16;
+/** Frames decoded ahead of the consumer before the download is paused (about 1 MiB of DATA). */
+const READ_AHEAD_FRAMES = 16;
 
 /**
- * The response body as it comes off the socket: every chunk that arrived while the consumer was busy, in one batch.
- * 'data' events hand over the socket's own buffers, where the stream's async iterator joins buffered chunks into new
- * ones (a copy of every byte); pause() while the consumer lags keeps the backpressure. A connection that closes
- * before the end of the body throws, as the iterator would.
+ * The peer's direction: its pipe's body is decrypted and cut into frames as each socket read arrives (the read buffer
+ * is reused, so nothing may wait), and the frames queue here for receive(). The download pauses while the consumer
+ * is READ_AHEAD_FRAMES behind, which holds the sender back through the relay.
  */
-async function* socketChunks(res: IncomingMessage): AsyncGenerator<Uint8Array[]> {
-  let chunks: Uint8Array[] = [];
-  let ended = false;
-  let failure: Error | undefined;
-  let wake: (() => void) | undefined;
-  const notify = () => {
-    wake?.();
-    wake = undefined;
-  };
-  const onData = (chunk: Uint8Array) => {
-    chunks.push(chunk);
-    if (chunks.length >= READ_AHEAD) res.pause();
-    notify();
-  };
-  const onEnd = () => {
-    ended = true;
-    notify();
-  };
-  const onError = (error: Error) => {
-    failure ??= error;
-    notify();
-  };
-  const onClose = () => {
-    if (!ended) failure ??= new Error('the relay connection closed before the end of the stream');
-    notify();
-  };
-  res.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
-  // An error after we stopped reading (the transfer is over or failed already) must not crash the process.
-  res.on('error', () => {});
-  try {
+class IncomingFrames {
+  readonly #download: Download;
+  readonly #frames: Frame[] = [];
+  #paused = false;
+  #ended = false;
+  #failure: Error | undefined;
+  #wake: (() => void) | undefined;
+
+  constructor(url: URL, key: Uint8Array) {
+    const decryptor = new StreamDecryptor(key, CIPHER);
+    const decoder = new FrameDecoder();
+    this.#download = downloadPipe(url, {
+      body: (piece) => {
+        for (const plain of decryptor.pushSync(piece)) this.#frames.push(...decoder.push(plain, true));
+        if (this.#frames.length >= READ_AHEAD_FRAMES && !this.#paused) {
+          this.#paused = true;
+          this.#download.pause();
+        }
+        this.#notify();
+      },
+      end: () => {
+        // A cut that looks like a clean end is caught here: no last record → CIPHER_TRUNCATED.
+        decryptor.finish().then(
+          () => {
+            decoder.finish();
+            this.#ended = true;
+            this.#notify();
+          },
+          (error: Error) => this.#fail(error),
+        );
+      },
+      error: (error) => this.#fail(error),
+    });
+  }
+
+  async next(): Promise<Frame | undefined> {
     for (;;) {
-      if (chunks.length > 0) {
-        const batch = chunks;
-        chunks = [];
-        res.resume();
-        yield batch;
-        continue;
+      const frame = this.#frames.shift();
+      if (frame !== undefined) {
+        if (this.#paused && this.#frames.length < READ_AHEAD_FRAMES / 2) {
+          this.#paused = false;
+          this.#download.resume();
+        }
+        return frame;
       }
-      if (failure) throw failure;
-      if (ended) return;
+      if (this.#failure) throw this.#failure;
+      if (this.#ended) return undefined;
       await new Promise<void>((resolve) => {
-        wake = resolve;
+        this.#wake = resolve;
       });
     }
-  } finally {
-    res.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+  }
+
+  close(): void {
+    this.#download.destroy();
+  }
+
+  #fail(error: Error): void {
+    this.#failure ??= error;
+    this.#notify();
+  }
+
+  #notify(): void {
+    this.#wake?.();
+    this.#wake = undefined;
   }
 }
 
@@ -140,8 +162,7 @@ export class RelayFrames implements FrameChannel {
   readonly transport = 'relay' as const;
   readonly #encryptor: StreamEncryptor;
   readonly #put: ClientRequest;
-  readonly #get: ClientRequest;
-  readonly #incoming: AsyncGenerator<Frame>;
+  readonly #incoming: IncomingFrames;
   #outError: Error | undefined;
   #chain: Promise<void> = Promise.resolve();
   #ended = false;
@@ -164,41 +185,13 @@ export class RelayFrames implements FrameChannel {
       res.on('error', () => {});
     });
     this.#put.flushHeaders();
-    this.#get = request(pipeUrl(server, inward.path), 'GET');
-    const response = new Promise<IncomingMessage>((resolve, reject) => {
-      this.#get.on('response', resolve);
-      this.#get.on('error', reject);
-    });
-    response.catch(() => {});
-    this.#get.end();
-    this.#incoming = RelayFrames.#read(response, inward.key);
+    this.#incoming = new IncomingFrames(pipeUrl(server, inward.path), inward.key);
   }
 
   static async open(options: RelayOptions): Promise<RelayFrames> {
     const key =
       options.role === 'sender' ? options.keys.relay.senderToReceiver.key : options.keys.relay.receiverToSender.key;
     return new RelayFrames(options, await StreamEncryptor.create(key, CIPHER));
-  }
-
-  static async *#read(response: Promise<IncomingMessage>, key: Uint8Array): AsyncGenerator<Frame> {
-    const res = await response;
-    if (res.statusCode !== 200) {
-      res.resume();
-      throw new Error(`the relay answered HTTP ${res.statusCode} for our download`);
-    }
-    const decryptor = new StreamDecryptor(key, CIPHER);
-    const decoder = new FrameDecoder();
-    for await (const chunks of socketChunks(res)) {
-      for (const chunk of chunks) {
-        // Each chunk is a fresh buffer of the socket's: the decryptor keeps views of it rather than copies.
-        for (const plain of await decryptor.push(chunk, true)) yield* decoder.push(plain, true);
-      }
-      // Caught up with the network: release what is still being decrypted (a control frame must not wait for more).
-      for (const plain of await decryptor.drain()) yield* decoder.push(plain, true);
-    }
-    // A cut that looks like a clean end is caught here: no last record → CIPHER_TRUNCATED.
-    for (const plain of await decryptor.finish()) yield* decoder.push(plain, true);
-    decoder.finish();
   }
 
   send(frame: Frame): Promise<void> {
@@ -217,8 +210,7 @@ export class RelayFrames implements FrameChannel {
   }
 
   async receive(): Promise<Frame | undefined> {
-    const next = await this.#incoming.next();
-    return next.done ? undefined : next.value;
+    return this.#incoming.next();
   }
 
   async end(): Promise<void> {
@@ -235,7 +227,7 @@ export class RelayFrames implements FrameChannel {
     const linger = new Promise<void>((resolve) => setTimeout(resolve, LINGER_MS).unref());
     const drain = (async () => {
       try {
-        while (!(await this.#incoming.next()).done) {
+        while ((await this.#incoming.next()) !== undefined) {
           // Nothing is due after the last frame; whatever comes is dropped.
         }
       } catch {
@@ -248,7 +240,7 @@ export class RelayFrames implements FrameChannel {
 
   close(): void {
     this.#put.destroy();
-    this.#get.destroy();
+    this.#incoming.close();
   }
 
   /** Writes the pieces as one batch (one writev, not a system call and a chunk header each), then waits for room. */

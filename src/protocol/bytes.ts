@@ -147,16 +147,4 @@ export class ByteQueue {
     this.#length -= length;
     return out;
   }
-
-  clear(): void {
-    this.#pieces = [];
-    this.#length = 0;
-  }
-
-  /** If the newest piece shares memory with `input`, keep a copy instead, so the caller may reuse `input`. */
-  detachFrom(input: Uint8Array): void {
-    const last = this.#pieces.length - 1;
-    const piece = this.#pieces[last];
-    if (piece !== undefined && piece.buffer === input.buffer) this.#pieces[last] = piece.slice();
-  }
 }

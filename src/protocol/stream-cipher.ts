@@ -17,7 +17,7 @@
 
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { ByteQueue, concatBytes, randomBytes, utf8 } from './bytes.ts';
+import { concatBytes, randomBytes, utf8 } from './bytes.ts';
 import { ProtocolError } from './errors.ts';
 
 export const STREAM_MAGIC = Uint8Array.of(0x46, 0x52, 0x59, 0x53); // "FRYS"
@@ -55,6 +55,11 @@ export interface StreamAead {
    * that would join the parts into one plaintext and the record into one buffer (Node's cipher streams the parts).
    */
   sealParts?(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, parts: Uint8Array[]): Uint8Array[];
+  /**
+   * Optional: open() without a promise, done with `sealed` once it returns. When present the decryptor can open each
+   * record where it lies (StreamDecryptor.pushSync) instead of copying it to keep it alive (Node's decipher).
+   */
+  openSync?(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined;
   /** The plaintext, or undefined when authentication fails. */
   open(
     key: Uint8Array,
@@ -408,11 +413,17 @@ function cipherError(
   return new ProtocolError(code, `${what} (${detail}); nothing after the last verified byte can be trusted`);
 }
 
+/** How far along its input a record is handed over: a view of the caller's input, or of the decryptor's own buffer. */
+type RecordHandler = (sealed: Uint8Array, counter: number, last: boolean, inInput: boolean) => void;
+
 /**
  * Decrypts one stream fed in arbitrary pieces. push() returns verified plaintext; finish() must be called at the end
  * of input and throws CIPHER_TRUNCATED if the last record never came. Any failure is final: the decryptor refuses
  * further input. Errors: CIPHER_BAD_HEADER, CIPHER_TAMPERED, CIPHER_TRUNCATED, CIPHER_REORDERED, CIPHER_DUPLICATED,
  * CIPHER_TRAILING_DATA.
+ *
+ * A record that arrives whole inside one input is read in place; one cut across inputs is gathered in a single buffer
+ * of the decryptor's, reused for every record, so nothing is allocated per record but the plaintext.
  */
 export class StreamDecryptor {
   readonly #streamKey: Uint8Array;
@@ -421,7 +432,11 @@ export class StreamDecryptor {
   #header: Uint8Array | undefined;
   #key: Uint8Array | undefined;
   #chunkSize = 0;
-  readonly #queue = new ByteQueue();
+  /** The stream header, then (once it is read) the record that straddles inputs, as far as it has come. */
+  #partial = new Uint8Array(STREAM_HEADER_BYTES);
+  #filled = 0;
+  /** The partial record's length word, once its 4 bytes are in. */
+  #word = 0;
   #counter = 0;
   #sawLast = false;
   #jobs = new OrderedJobs();
@@ -440,8 +455,7 @@ export class StreamDecryptor {
     return this.#chunkSize;
   }
 
-  async #readHeader(): Promise<void> {
-    const header = this.#queue.take(STREAM_HEADER_BYTES);
+  #readHeader(header: Uint8Array): void {
     const log2 = header[5] as number;
     const magicOk = STREAM_MAGIC.every((byte, i) => header[i] === byte);
     if (!magicOk || header[4] !== STREAM_VERSION || log2 < MIN_CHUNK_LOG2 || log2 > MAX_CHUNK_LOG2) {
@@ -455,6 +469,92 @@ export class StreamDecryptor {
     this.#header = header.slice();
     this.#chunkSize = 2 ** log2;
     this.#key = recordKey(this.#streamKey, header.subarray(6, 22));
+    this.#partial = new Uint8Array(STREAM_RECORD_HEADER_BYTES + this.#chunkSize + STREAM_TAG_BYTES);
+  }
+
+  /** The sealed length a record's word announces; checked before its body is gathered, so a forged one costs nothing. */
+  #sealedLength(word: number): number {
+    const length = word & ~LAST_FLAG;
+    const min = word & LAST_FLAG ? STREAM_TAG_BYTES : STREAM_TAG_BYTES + 1;
+    if (length < min || length > this.#chunkSize + STREAM_TAG_BYTES) {
+      throw cipherError('CIPHER_TAMPERED', `record ${this.#counter} has an impossible length ${length}`);
+    }
+    return length;
+  }
+
+  #record(onRecord: RecordHandler, sealed: Uint8Array, word: number, inInput: boolean): void {
+    if (this.#counter >= STREAM_MAX_RECORDS) throw new ProtocolError('CIPHER_LIMIT', 'stream too long');
+    const last = (word & LAST_FLAG) !== 0;
+    if (last) this.#sawLast = true;
+    onRecord(sealed, this.#counter++, last, inInput);
+  }
+
+  /** Cuts `input` into the header and whole records, handing each record over as soon as it is complete. */
+  #scan(input: Uint8Array, onRecord: RecordHandler): void {
+    const view = new DataView(input.buffer, input.byteOffset, input.byteLength);
+    let at = 0;
+    while (at < input.length) {
+      if (this.#sawLast) throw cipherError('CIPHER_TRAILING_DATA', `${input.length - at} bytes after the last record`);
+      const partial = this.#partial;
+      if (this.#header === undefined) {
+        const n = Math.min(STREAM_HEADER_BYTES - this.#filled, input.length - at);
+        partial.set(input.subarray(at, at + n), this.#filled);
+        this.#filled += n;
+        at += n;
+        if (this.#filled < STREAM_HEADER_BYTES) return;
+        this.#filled = 0;
+        this.#readHeader(partial);
+        continue;
+      }
+      if (this.#filled === 0 && input.length - at >= STREAM_RECORD_HEADER_BYTES) {
+        const word = view.getUint32(at);
+        const end = at + STREAM_RECORD_HEADER_BYTES + this.#sealedLength(word);
+        if (end <= input.length) {
+          this.#record(onRecord, input.subarray(at + STREAM_RECORD_HEADER_BYTES, end), word, true);
+          at = end;
+          continue;
+        }
+      }
+      if (this.#filled < STREAM_RECORD_HEADER_BYTES) {
+        const n = Math.min(STREAM_RECORD_HEADER_BYTES - this.#filled, input.length - at);
+        partial.set(input.subarray(at, at + n), this.#filled);
+        this.#filled += n;
+        at += n;
+        if (this.#filled < STREAM_RECORD_HEADER_BYTES) return;
+        this.#word = new DataView(partial.buffer).getUint32(0);
+      }
+      const end = STREAM_RECORD_HEADER_BYTES + this.#sealedLength(this.#word);
+      const n = Math.min(end - this.#filled, input.length - at);
+      partial.set(input.subarray(at, at + n), this.#filled);
+      this.#filled += n;
+      at += n;
+      if (this.#filled < end) return;
+      this.#filled = 0;
+      this.#record(onRecord, partial.subarray(STREAM_RECORD_HEADER_BYTES, end), this.#word, false);
+    }
+  }
+
+  /**
+   * What a record that failed under its expected counter could be instead, most telling first: the same counter with
+   * the other flag, then nearby counters; each with the error that names it. The last resort is plain tampering.
+   */
+  *#suspects(counter: number, last: boolean): Generator<{ counter: number; last: boolean; error: ProtocolError }> {
+    const at = `record ${counter}`;
+    yield {
+      counter,
+      last: !last,
+      error: last
+        ? cipherError('CIPHER_TRUNCATED', `${at} was falsely marked as the last one`)
+        : cipherError('CIPHER_TRAILING_DATA', `${at} is the real last record but was marked as not last`),
+    };
+    for (let other = Math.max(0, counter - DIAGNOSE_WINDOW); other <= counter + DIAGNOSE_WINDOW; other++) {
+      if (other === counter) continue;
+      const error =
+        other < counter
+          ? cipherError('CIPHER_DUPLICATED', `${at} is a copy of record ${other}`)
+          : cipherError('CIPHER_REORDERED', `record ${other} arrived in place of ${at}`);
+      for (const flag of [false, true]) yield { counter: other, last: flag, error };
+    }
   }
 
   async #open(key: Uint8Array, record: Uint8Array, counter: number, last: boolean): Promise<Uint8Array | undefined> {
@@ -465,65 +565,17 @@ export class StreamDecryptor {
     }
   }
 
-  /** A record failed under its expected counter: try nearby counters and the other flag to name what happened. */
-  async #diagnose(key: Uint8Array, record: Uint8Array, counter: number, last: boolean): Promise<ProtocolError> {
-    const at = `record ${counter}`;
-    if ((await this.#open(key, record, counter, !last)) !== undefined) {
-      return last
-        ? cipherError('CIPHER_TRUNCATED', `${at} was falsely marked as the last one`)
-        : cipherError('CIPHER_TRAILING_DATA', `${at} is the real last record but was marked as not last`);
-    }
-    const from = Math.max(0, counter - DIAGNOSE_WINDOW);
-    for (let other = from; other <= counter + DIAGNOSE_WINDOW; other++) {
-      if (other === counter) continue;
-      for (const flag of [false, true]) {
-        if ((await this.#open(key, record, other, flag)) === undefined) continue;
-        return other < counter
-          ? cipherError('CIPHER_DUPLICATED', `${at} is a copy of record ${other}`)
-          : cipherError('CIPHER_REORDERED', `record ${other} arrived in place of ${at}`);
-      }
-    }
-    return cipherError('CIPHER_TAMPERED', `${at} failed authentication`);
-  }
-
-  #schedule(record: Uint8Array, last: boolean): void {
+  #schedule(record: Uint8Array, counter: number, last: boolean): void {
     const key = this.#key as Uint8Array;
-    const counter = this.#counter++;
     this.#jobs.add(
       this.#open(key, record, counter, last).then(async (plain) => {
-        if (plain === undefined) throw await this.#diagnose(key, record, counter, last);
-        return plain;
+        if (plain !== undefined) return plain;
+        for (const suspect of this.#suspects(counter, last)) {
+          if ((await this.#open(key, record, suspect.counter, suspect.last)) !== undefined) throw suspect.error;
+        }
+        throw cipherError('CIPHER_TAMPERED', `record ${counter} failed authentication`);
       }),
     );
-  }
-
-  async #parse(out: Uint8Array[], input: Uint8Array, owned: boolean): Promise<void> {
-    if (this.#header === undefined) {
-      if (this.#queue.length < STREAM_HEADER_BYTES) return;
-      await this.#readHeader();
-    }
-    while (this.#queue.length > 0) {
-      if (this.#sawLast) throw cipherError('CIPHER_TRAILING_DATA', `${this.#queue.length} bytes after the last record`);
-      if (this.#queue.length < STREAM_RECORD_HEADER_BYTES) return;
-      const head = this.#queue.peek(STREAM_RECORD_HEADER_BYTES);
-      const word = new DataView(head.buffer, head.byteOffset, head.byteLength).getUint32(0);
-      const last = (word & LAST_FLAG) !== 0;
-      const length = word & ~LAST_FLAG;
-      // Checked before buffering the body, so a forged length cannot make us hold more than one record.
-      const min = last ? STREAM_TAG_BYTES : STREAM_TAG_BYTES + 1;
-      if (length < min || length > this.#chunkSize + STREAM_TAG_BYTES) {
-        throw cipherError('CIPHER_TAMPERED', `record ${this.#counter} has an impossible length ${length}`);
-      }
-      if (this.#queue.length < STREAM_RECORD_HEADER_BYTES + length) return;
-      this.#queue.take(STREAM_RECORD_HEADER_BYTES);
-      if (this.#counter >= STREAM_MAX_RECORDS) throw new ProtocolError('CIPHER_LIMIT', 'stream too long');
-      // The record must outlive the caller's buffer while its job is in flight: a view into a buffer the caller
-      // still owns is copied (take() already copied a record that straddled pieces).
-      const record = this.#queue.take(length);
-      this.#schedule(!owned && record.buffer === input.buffer ? record.slice() : record, last);
-      if (last) this.#sawLast = true;
-      await this.#jobs.take(this.#concurrency, out);
-    }
   }
 
   async #run(out: Uint8Array[], work: () => Promise<void>): Promise<Uint8Array[]> {
@@ -534,8 +586,7 @@ export class StreamDecryptor {
       await work();
       return out;
     } catch (error) {
-      this.#state = 'failed';
-      this.#queue.clear();
+      this.#fail();
       await this.#jobs.settle();
       throw error;
     } finally {
@@ -543,22 +594,54 @@ export class StreamDecryptor {
     }
   }
 
+  #fail(): void {
+    this.#state = 'failed';
+    this.#filled = 0;
+  }
+
   /**
-   * `owned`: the caller hands the buffer over and never touches it again (a network read), so records and the
-   * unconsumed tail are kept as views of it instead of copies.
+   * `owned`: the caller hands the buffer over and never touches it again (a network read), so records are kept as
+   * views of it instead of copies while they are decrypted.
    */
   async push(ciphertext: Uint8Array, owned = false): Promise<Uint8Array[]> {
     const out: Uint8Array[] = [];
     return this.#run(out, async () => {
-      if (ciphertext.length === 0) return;
-      if (this.#sawLast) throw cipherError('CIPHER_TRAILING_DATA', `${ciphertext.length} bytes after the last record`);
-      this.#queue.push(ciphertext);
-      try {
-        await this.#parse(out, ciphertext, owned);
-      } finally {
-        if (!owned) this.#queue.detachFrom(ciphertext);
-      }
+      this.#scan(ciphertext, (sealed, counter, last, inInput) =>
+        this.#schedule(owned && inInput ? sealed : sealed.slice(), counter, last),
+      );
+      await this.#jobs.take(this.#concurrency, out);
     });
+  }
+
+  /**
+   * push() for an AEAD that opens synchronously (StreamAead.openSync): the plaintext of every record completed by
+   * this input, in order, before it returns. Records are opened where they lie, so the caller may reuse its buffer
+   * at once (a socket's read buffer) and nothing is copied but the pieces of a record cut across inputs.
+   */
+  pushSync(ciphertext: Uint8Array): Uint8Array[] {
+    const openSync = this.#aead.openSync;
+    if (openSync === undefined) throw new ProtocolError('CIPHER_STATE', 'this AEAD cannot open records synchronously');
+    if (this.#state !== 'open') throw new ProtocolError('CIPHER_STATE', `the decryptor is ${this.#state}`);
+    if (this.#busy) throw new ProtocolError('CIPHER_STATE', 'decryptor calls must not overlap: await each one');
+    const out: Uint8Array[] = [];
+    const open = (sealed: Uint8Array, counter: number, last: boolean) =>
+      openSync.call(this.#aead, this.#key as Uint8Array, nonce(counter, last), this.#header as Uint8Array, sealed);
+    try {
+      this.#scan(ciphertext, (sealed, counter, last) => {
+        const plain = open(sealed, counter, last);
+        if (plain === undefined) {
+          for (const suspect of this.#suspects(counter, last)) {
+            if (open(sealed, suspect.counter, suspect.last) !== undefined) throw suspect.error;
+          }
+          throw cipherError('CIPHER_TAMPERED', `record ${counter} failed authentication`);
+        }
+        if (plain.length > 0) out.push(plain);
+      });
+      return out;
+    } catch (error) {
+      this.#fail();
+      throw error;
+    }
   }
 
   /**
@@ -579,11 +662,11 @@ export class StreamDecryptor {
     return this.#run(out, async () => {
       await this.#jobs.take(0, out);
       if (this.#header === undefined) {
-        throw this.#queue.length === 0
+        throw this.#filled === 0
           ? cipherError('CIPHER_TRUNCATED', 'the stream is empty')
-          : cipherError('CIPHER_TRUNCATED', `the stream ended inside its header (${this.#queue.length} bytes)`);
+          : cipherError('CIPHER_TRUNCATED', `the stream ended inside its header (${this.#filled} bytes)`);
       }
-      if (this.#queue.length > 0) {
+      if (this.#filled > 0) {
         throw cipherError('CIPHER_TRUNCATED', `the stream ended inside record ${this.#counter}`);
       }
       if (!this.#sawLast) {

@@ -18,6 +18,7 @@ import { sendTransfer } from '../../src/protocol/transfer-session.ts';
 import { runCli, startFerry, type TestServer } from '../helpers/ferry.ts';
 import { type Mitm, sessionData, startMitm } from '../helpers/mitm.ts';
 import { Proc } from '../helpers/proc.ts';
+import { makeCert } from '../helpers/tls.ts';
 
 const T = { timeout: 60_000 };
 const MiB = 1024 * 1024;
@@ -138,6 +139,30 @@ describe('ferry send / ferry receive', () => {
     assert.equal(await sha256File(join(out, 'big.bin')), bigSha);
     assert.equal(sender.event('done')?.transport, 'relay');
     assert.equal(receiver.event('done')?.transport, 'relay');
+  });
+
+  test('the relay over an HTTPS server: both pipes through TLS, SHA-256 equal', T, async () => {
+    const cert = makeCert('localhost');
+    const secure = await startFerry({ enableHttps: true, httpsPort: 0, keyPath: cert.keyPath, crtPath: cert.crtPath });
+    try {
+      const server = `https://127.0.0.1:${secure.server.https?.port}`;
+      const out = await outDir();
+      const code = newCode();
+      const file = join(work, 'tls.bin');
+      await writeRandom(file, 16 * MiB);
+      // The CLI trusts the test's self-signed certificate the way a user would point Node at a private CA.
+      const env = { NODE_EXTRA_CA_CERTS: cert.crtPath };
+      const common = ['--server', server, '--transport', 'relay', '--bind-address', '127.0.0.1', '--json'];
+      const sender = new Proc(runCli(['send', file, '--code', code, ...common], env));
+      const receiver = new Proc(runCli(['receive', code, ...common, '--out', out, '--yes'], env));
+      procs.push(sender, receiver);
+      assert.deepEqual(await Promise.all([sender.exited, receiver.exited]), [0, 0], receiver.err + sender.err);
+      assert.equal(await sha256File(join(out, 'tls.bin')), await sha256File(file));
+      assert.equal(receiver.event('done')?.transport, 'relay');
+    } finally {
+      await secure.close();
+      cert.remove();
+    }
   });
 
   test('a folder tree: empty folders, Unicode names and file modes survive', T, async () => {
