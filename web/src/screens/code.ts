@@ -104,67 +104,73 @@ async function* readFile(file: Blob, hashes: TransferHashes): AsyncIterable<Uint
   }
 }
 
-// The frames' bytes are gathered into 1 MiB chunks before they go to the download: each chunk crosses to the service
-// worker as a message of its own, and 16x fewer of them cost less than the copy into the chunk.
-const SAVE_CHUNK_BYTES = 1024 * 1024;
+type Writer = WritableStreamDefaultWriter<Uint8Array>;
+/** Chunks (1 MiB each) handed to a download and not yet taken by it before the frames are held back, as for the hash. */
+const SAVE_AHEAD_CHUNKS = 8;
 
-type OpenDownload = { writer: WritableStreamDefaultWriter<Uint8Array>; chunk: Uint8Array; filled: number };
-
-/** Each file of an accepted offer becomes its own download, written as it arrives, closed once its hash matched. */
+/**
+ * Each file of an accepted offer becomes its own download, written as it arrives, closed once its hash matched. The
+ * bytes come through the file's hash (`hashes.create(sink.save)`): it gathers the frames into 1 MiB chunks for its
+ * worker, which hands each one back once hashed, and that chunk goes to the download as it is. So the page copies
+ * each byte once, and each chunk crosses to the service worker as one message. A file's chunks all come back before
+ * its hash settles, so before its FILE_END is let through: those waiting in `#unsaved` at any time are the current
+ * file's, written by the next write() or fileDone().
+ */
 class DownloadSink implements FileSink {
-  readonly #downloads = new Map<number, OpenDownload>();
+  readonly #downloads = new Map<number, Promise<Writer>>();
+  /** The open download of the file being received. */
+  #writer: Writer | undefined;
+  readonly #unsaved: Uint8Array[] = [];
 
   constructor(
     private readonly saver: Extract<Saver, { mode: 'service-worker' }>,
     private readonly hashes: TransferHashes,
   ) {}
 
-  async #download(index: number, entry: Entry): Promise<OpenDownload> {
+  #download(index: number, entry: Entry): Promise<Writer> {
     let download = this.#downloads.get(index);
     if (!download) {
       // A download has a name, not a path: the folders of a tree go into the name.
-      const stream = await this.saver.open(entry.path.split('/').join('_'), entry.size ?? undefined);
-      download = { writer: stream.getWriter(), chunk: new Uint8Array(SAVE_CHUNK_BYTES), filled: 0 };
+      download = this.saver.open(entry.path.split('/').join('_'), entry.size ?? undefined).then((s) => s.getWriter());
       this.#downloads.set(index, download);
     }
     return download;
   }
 
-  /** Hands what was gathered to the download: a full chunk, or (`last`) whatever is left. */
-  async #flush(download: OpenDownload, last: boolean): Promise<void> {
-    if (download.filled === 0 || (!last && download.filled < SAVE_CHUNK_BYTES)) return;
-    await download.writer.ready;
-    void download.writer.write(download.chunk.subarray(0, download.filled)).catch(() => {});
-    download.chunk = new Uint8Array(SAVE_CHUNK_BYTES);
-    download.filled = 0;
+  /** The hashed bytes, in order. */
+  readonly save = (chunk: Uint8Array): void => {
+    this.#unsaved.push(chunk);
+  };
+
+  #drain(writer: Writer): void {
+    for (const chunk of this.#unsaved) void writer.write(chunk).catch(() => {});
+    this.#unsaved.length = 0;
   }
 
-  async write(index: number, entry: Entry, data: Uint8Array): Promise<void> {
-    const download = await this.#download(index, entry);
-    for (let at = 0; at < data.length; ) {
-      const take = Math.min(data.length - at, SAVE_CHUNK_BYTES - download.filled);
-      download.chunk.set(data.subarray(at, at + take), download.filled);
-      download.filled += take;
-      at += take;
-      await this.#flush(download, false);
-    }
-    // The data is hashed in a worker: when it falls behind, stop taking frames until it caught up.
+  async write(index: number, entry: Entry): Promise<void> {
+    this.#writer ??= await this.#download(index, entry);
+    const writer = this.#writer;
+    this.#drain(writer);
+    // A download that lags (or failed: no size then) or a hash that lags: take no more frames until they caught up.
+    const room = writer.desiredSize;
+    if (room === null || room < -SAVE_AHEAD_CHUNKS) await writer.ready;
     await this.hashes.room();
   }
 
   async fileDone(index: number, entry: Entry): Promise<void> {
-    const download = await this.#download(index, entry);
+    const writer = this.#writer ?? (await this.#download(index, entry));
+    this.#writer = undefined;
     this.#downloads.delete(index);
-    await this.#flush(download, true);
-    await download.writer.close();
+    this.#drain(writer);
+    await writer.close();
   }
 
   async complete(): Promise<void> {}
 
   async abort(): Promise<void> {
     // An aborted stream fails its download: a cut file never looks complete.
-    for (const { writer } of this.#downloads.values()) {
-      await writer.abort(new Error('the transfer failed')).catch(() => {});
+    for (const download of this.#downloads.values()) {
+      await download.then((writer) => writer.abort(new Error('the transfer failed'))).catch(() => {});
     }
     this.#downloads.clear();
   }
@@ -413,7 +419,7 @@ function receivePanel(
   const ask = (
     offer: Offer,
     saver: Saver,
-    hashes: TransferHashes,
+    sink: DownloadSink | undefined,
     details: HTMLElement[],
     gone: Promise<void>,
   ): Promise<Decision> =>
@@ -430,7 +436,7 @@ function receivePanel(
       view.setExtra(...details, offerBlock(offer), h('div', { class: 'actions' }, accept, decline), unsaveable ?? '');
       accept.focus();
       accept.addEventListener('click', () => {
-        if (saver.mode === 'service-worker') resolve({ accept: true, sink: new DownloadSink(saver, hashes) });
+        if (sink) resolve({ accept: true, sink });
       });
       decline.addEventListener('click', () => resolve({ accept: false, reason: 'declined in the browser' }));
     });
@@ -461,11 +467,12 @@ function receivePanel(
       view.setExtra(...details);
       view.setStatus('busy', 'Connected; waiting for the offer…');
       const saver = await context.saver;
+      const sink = saver.mode === 'service-worker' ? new DownloadSink(saver, fileHashes) : undefined;
       let meter: ReturnType<TransferView['track']> | undefined;
       const result = await receiveTransfer(session.channel, {
         signal,
         decide: async (offer) => {
-          const decision = await ask(offer, saver, fileHashes, details, session.peerGone);
+          const decision = await ask(offer, saver, sink, details, session.peerGone);
           view.setExtra(...details, offerBlock(offer));
           if (decision.accept) {
             view.setStatus('busy', 'Receiving…');
@@ -473,7 +480,8 @@ function receivePanel(
           }
           return decision;
         },
-        createHash: fileHashes.create,
+        // The sink's bytes come through the hashes (see DownloadSink).
+        createHash: () => fileHashes.create(sink?.save),
         onProgress: ({ bytes }) => meter?.update(bytes),
       });
       view.finish();
