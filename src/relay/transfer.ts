@@ -2,6 +2,7 @@
 // outcome reported to the sender. A receiver that leaves is dropped without touching the others (bug B1);
 // every mix of outcomes ends the sender's log and frees the path (bug B2); a sender that leaves early cuts
 // every receiver so none of them mistakes a partial body for a whole one.
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../server/log.ts';
 import { type ContentHeaders, parseContentLength, rawHeaderValues, receiverHeaders } from './headers.ts';
@@ -10,10 +11,16 @@ import { msg } from './messages.ts';
 import { boundaryOf, isMultipart, MultipartError, readFirstPart } from './multipart.ts';
 import type { SenderLog } from './sender-log.ts';
 
-// An HTTP/1 response corks its socket until the next tick, so `write` returns false for every 64 KiB chunk even
-// when the receiver keeps up. Pausing the sender on each of those is a pause/resume per socket read; instead each
-// receiver may queue this much before the sender waits for it (measured: 6-12% less server CPU per GiB).
+// A receiver may have this much queued (beyond what its socket has handed to the kernel) before the sender waits
+// for it. A write returns false for every 64 KiB chunk (the high-water mark is 16 KiB) even when the receiver keeps
+// up, and pausing on each of those was a pause/resume per socket read (measured: 6-12% less server CPU per GiB).
 const RECEIVER_SLACK = 256 * 1024;
+// The chunks read from the sender in one turn of the event loop (libuv reads up to 32 × 64 KiB per socket event)
+// go to each HTTP/1 receiver as one writev instead of one write each: its socket stays corked until that turn's
+// immediates run, or until this much is queued on it. Fewer, bigger writes wake the receiving client less often.
+// Measured per 2 GiB transfer: about 1,100 writevs instead of 33,000 writes (strace -c), and 0.80-0.84 s of server CPU per GiB
+// instead of 0.95-1.05 s. A pipe holds at most about this plus the slack above of the sender's data.
+const BATCH_BYTES = 2 * 1024 * 1024;
 
 export interface Sender {
   req: Req;
@@ -30,6 +37,8 @@ interface Outlet {
   res: Res;
   state: 'sending' | 'done' | 'aborted';
   needsDrain: boolean;
+  /** The receiver's HTTP/1 socket while it is corked for a batch. */
+  corked: Socket | undefined;
 }
 
 export interface TransferEvents {
@@ -47,7 +56,12 @@ export async function runTransfer(
   const n = receivers.length;
   let finished = false;
   let bytes = 0;
-  const outlets: Outlet[] = receivers.map((r) => ({ res: r.res, state: 'sending', needsDrain: false }));
+  const outlets: Outlet[] = receivers.map((r) => ({
+    res: r.res,
+    state: 'sending',
+    needsDrain: false,
+    corked: undefined,
+  }));
   let blocked = 0;
   let sourceEnded = false;
   let source: Readable | undefined;
@@ -167,13 +181,43 @@ export async function runTransfer(
   }
 
   const stream = source;
+  // The receivers whose sockets are corked for the chunks read in this turn of the event loop.
+  const batch: Outlet[] = [];
+  const holdIfBacklogged = (outlet: Outlet) => {
+    if (outlet.state !== 'sending' || outlet.needsDrain || queued(outlet.res) <= RECEIVER_SLACK) return;
+    outlet.needsDrain = true;
+    blocked++;
+  };
+  const flushBatch = () => {
+    for (const outlet of batch) {
+      outlet.corked?.uncork();
+      outlet.corked = undefined;
+      holdIfBacklogged(outlet);
+    }
+    batch.length = 0;
+    if (blocked > 0) stream.pause();
+  };
+  const corkForBatch = (outlet: Outlet): Socket | undefined => {
+    const socket = 'stream' in outlet.res ? undefined : (outlet.res.socket ?? undefined);
+    if (!socket) return undefined;
+    socket.cork();
+    outlet.corked = socket;
+    if (batch.length === 0) setImmediate(flushBatch);
+    batch.push(outlet);
+    return socket;
+  };
   stream.on('data', (chunk: Buffer) => {
     bytes += chunk.length;
     for (const outlet of outlets) {
       if (outlet.state !== 'sending') continue;
-      if (!write(outlet.res, chunk) && !outlet.needsDrain && queued(outlet.res) > RECEIVER_SLACK) {
-        outlet.needsDrain = true;
-        blocked++;
+      const socket = outlet.corked ?? corkForBatch(outlet);
+      write(outlet.res, chunk);
+      if (!socket) {
+        holdIfBacklogged(outlet);
+      } else if (socket.writableLength >= BATCH_BYTES) {
+        socket.uncork();
+        socket.cork();
+        holdIfBacklogged(outlet);
       }
     }
     if (blocked > 0) stream.pause();
