@@ -217,7 +217,6 @@ const CIPHER_WORDS: Record<string, string> = {
   FRAME_TRUNCATED: 'truncated',
 };
 
-/** Every failure of a code transfer as an exit code, a stable code word and a sentence. */
 /**
  * The end of a verified transfer, said the same way by both commands: the `done` event and one human line,
  * `<verb> N over <path> in S s; <what was verified>`.
@@ -243,6 +242,7 @@ export function reportDone(
   out.say(`${verb} ${formatBytes(result.bytes)} over ${path} in ${seconds.toFixed(1)} s; ${verified(single)}.`);
 }
 
+/** Every failure of a code transfer as an exit code, a stable code word and a sentence. */
 export function classifyFailure(error: unknown): { exit: ExitCode; code: string; message: string } {
   if (error instanceof TransferError) {
     const message = error.message;

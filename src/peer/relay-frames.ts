@@ -112,14 +112,15 @@ class IncomingFrames {
       },
       end: () => {
         // A cut that looks like a clean end is caught here: no last record → CIPHER_TRUNCATED.
-        decryptor.finish().then(
-          () => {
+        decryptor
+          .finish()
+          .then(() => {
+            // A stream that ends inside a frame: FRAME_TRUNCATED.
             decoder.finish();
             this.#ended = true;
             this.#notify();
-          },
-          (error: Error) => this.#fail(error),
-        );
+          })
+          .catch((error: Error) => this.#fail(error));
       },
       error: (error) => this.#fail(error),
     });

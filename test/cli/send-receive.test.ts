@@ -488,6 +488,22 @@ describe('ferry send / ferry receive', () => {
     },
   );
 
+  test('a relay stream that ends cleanly inside a frame is reported as truncated, not as a crash', T, async () => {
+    const out = await outDir();
+    const code = newCode();
+    const receiver = receive(code, out);
+    const { keys, signaling } = await handshakeAsSender(code);
+    // A well-sealed stream (its last record is there) whose plaintext stops three bytes into the first frame.
+    const body = await encryptBytes(keys.relay.senderToReceiver.key, Uint8Array.of(1, 0, 0));
+    const answer = fetch(`${ferry.url}${keys.relay.receiverToSender.path}`);
+    await fetch(`${ferry.url}${keys.relay.senderToReceiver.path}`, { method: 'PUT', body });
+    assert.equal(await receiver.exited, 10, receiver.err);
+    assert.equal(receiver.event('error')?.code, 'truncated');
+    await (await answer).arrayBuffer();
+    await assertEmpty(out);
+    await signaling.close();
+  });
+
   test(
     'merging into a folder with --force never writes through a link inside it: refused before any byte',
     T,
