@@ -2,10 +2,9 @@
 // picks the room on the hub; its words are the SPAKE2 password (docs/transfer-protocol.md).
 import { type Command, Option } from 'commander';
 import QRCode from 'qrcode';
-import type { SignalingClient } from '../peer/signaling-client.ts';
 import { generateCode, type ParsedCode, parseCode } from '../protocol/code.ts';
-import { Rendezvous, RendezvousError } from '../protocol/rendezvous.ts';
-import { codeRoom, startSpake2 } from '../protocol/session.ts';
+import { joinCodeRoom } from '../protocol/rendezvous.ts';
+import { startSpake2 } from '../protocol/session.ts';
 import type { Offer } from '../protocol/transfer.ts';
 import { sendTransfer } from '../protocol/transfer-session.ts';
 import { ExitCode } from './exit.ts';
@@ -33,9 +32,6 @@ interface SendOptions extends TransferFlags {
   code?: string;
   p2pTimeout: number;
 }
-
-/** Fresh codes tried when a generated number's room is taken. */
-const CODE_TRIES = 5;
 
 export function registerSend(program: Command): void {
   const command = program
@@ -97,7 +93,7 @@ async function send(path: string, options: SendOptions): Promise<void> {
 
   const signaling = await reachHub(options, out);
   try {
-    const joined = await joinRoom(signaling, code, options.code !== undefined);
+    const joined = await joinCodeRoom(signaling, code, options.code !== undefined);
     code = joined.code;
     const { rendezvous } = joined;
     // scrypt (~150 ms) runs while we wait for the receiver.
@@ -147,28 +143,6 @@ async function send(path: string, options: SendOptions): Promise<void> {
   } catch (error) {
     const { exit, code: word, message } = classifyFailure(error);
     out.fail(exit, word, message);
-  }
-}
-
-/** Joins the code's room; a generated code whose room is busy is replaced by a fresh one. */
-async function joinRoom(
-  signaling: SignalingClient,
-  code: ParsedCode,
-  chosen: boolean,
-): Promise<{ rendezvous: Rendezvous<SignalingClient>; code: ParsedCode }> {
-  for (let attempt = 1; ; attempt++) {
-    const room = codeRoom(code.code);
-    try {
-      const { rendezvous, members } = await Rendezvous.join(signaling, room);
-      // Somebody already waits in a room for a code nobody has seen yet: another transfer has this number.
-      if (members.length === 0 || chosen) return { rendezvous, code };
-      rendezvous.detach();
-      await signaling.request({ type: 'leave', room });
-    } catch (error) {
-      if (!(error instanceof RendezvousError && error.code === 'room_full') || chosen) throw error;
-    }
-    if (attempt >= CODE_TRIES) throw new RendezvousError('room_full', 'no free code number found');
-    code = generateCode();
   }
 }
 

@@ -3,7 +3,8 @@
 // peer's messages come out in order, through next() (the handshake's loop) or a listener (the transport setup, which
 // waits on several things at once). Isomorphic: the CLI's and the web app's hub clients both fit RendezvousHub.
 
-import { parseSessionMessage, type SessionMessage, type SessionSignals } from './session.ts';
+import { generateCode, type ParsedCode } from './code.ts';
+import { codeRoom, parseSessionMessage, type SessionMessage, type SessionSignals } from './session.ts';
 import type { ClientMessage, ServerMessage, ServerMessageOf } from './signaling.ts';
 
 type HubListener<T extends ServerMessage['type']> = (message: ServerMessageOf<T>) => void;
@@ -174,5 +175,33 @@ export class Rendezvous<Hub extends RendezvousHub = RendezvousHub> implements Se
     this.#error = error;
     this.#listener?.fail(error);
     for (const waiter of [...this.#waiters.splice(0), ...this.#peerWaiters.splice(0)]) waiter.reject(error);
+  }
+}
+
+/** How many generated codes a sender tries before giving up on finding a free number. */
+const CODE_TRIES = 5;
+
+/**
+ * Joins the room of `code`. A generated code (`chosen` false) whose room is busy — somebody already waits in it for a
+ * code nobody has seen yet, or it is full — is replaced by a fresh one, up to CODE_TRIES times; a code the user typed
+ * is joined as it is. Resolves with the code that was used.
+ */
+export async function joinCodeRoom<Hub extends RendezvousHub>(
+  hub: Hub,
+  code: ParsedCode,
+  chosen: boolean,
+): Promise<{ rendezvous: Rendezvous<Hub>; code: ParsedCode }> {
+  for (let attempt = 1; ; attempt++) {
+    const room = codeRoom(code.code);
+    try {
+      const { rendezvous, members } = await Rendezvous.join(hub, room);
+      if (members.length === 0 || chosen) return { rendezvous, code };
+      rendezvous.detach();
+      await hub.request({ type: 'leave', room });
+    } catch (error) {
+      if (!(error instanceof RendezvousError && error.code === 'room_full') || chosen) throw error;
+    }
+    if (attempt >= CODE_TRIES) throw new RendezvousError('room_full', 'no free code number found');
+    code = generateCode();
   }
 }

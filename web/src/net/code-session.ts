@@ -6,8 +6,8 @@ import { generateCode, type ParsedCode, parseCode } from '../../../src/protocol/
 import { answerP2P, dialP2P, type P2PConnection } from '../../../src/protocol/code-p2p.ts';
 import { ProtocolError } from '../../../src/protocol/errors.ts';
 import type { SessionKeys } from '../../../src/protocol/keys.ts';
-import { Rendezvous, RendezvousError } from '../../../src/protocol/rendezvous.ts';
-import { codeRoom, runHandshake, startSpake2 } from '../../../src/protocol/session.ts';
+import { joinCodeRoom, RendezvousError } from '../../../src/protocol/rendezvous.ts';
+import { runHandshake, startSpake2 } from '../../../src/protocol/session.ts';
 import type { ServerMessageOf } from '../../../src/protocol/signaling.ts';
 import type { FerryRole, Spake2 } from '../../../src/protocol/spake2.ts';
 import { type FrameChannel, TransferError } from '../../../src/protocol/transfer-session.ts';
@@ -19,7 +19,6 @@ export const P2P_TIMEOUT_MS = 5000;
 // Chromium endpoints move more with a deeper send buffer (webrtc-notes.md: 4–8 MiB); the wire format is the same.
 const HIGH_WATER_MARK = 4 * 1024 * 1024;
 // A generated code whose number is busy (another transfer waits there) is replaced; this many tries.
-const CODE_TRIES = 5;
 
 export type FailureKind =
   | 'wrong-code'
@@ -121,27 +120,6 @@ async function connect(origin: string): Promise<SignalingClient> {
   }
 }
 
-/** Joins the code's room; a generated code whose room is busy is replaced by a fresh one. */
-async function joinRoom(
-  hub: SignalingClient,
-  code: ParsedCode,
-  chosen: boolean,
-): Promise<{ rendezvous: Rendezvous<SignalingClient>; code: ParsedCode; members: string[] }> {
-  for (let attempt = 1; ; attempt++) {
-    const room = codeRoom(code.code);
-    try {
-      const { rendezvous, members } = await Rendezvous.join(hub, room);
-      if (members.length === 0 || chosen) return { rendezvous, code, members };
-      rendezvous.detach();
-      await hub.request({ type: 'leave', room });
-    } catch (error) {
-      if (!(error instanceof RendezvousError && error.code === 'room_full') || chosen) throw error;
-    }
-    if (attempt >= CODE_TRIES) throw new RendezvousError('room_full', 'no free code number found');
-    code = generateCode();
-  }
-}
-
 /**
  * Runs the session up to an open transport. The sender passes no code (one is generated); the receiver the code
  * that was typed or opened. Aborting `signal` stops it at the next step.
@@ -163,7 +141,7 @@ export async function openSession(
   const stop = () => hub.close();
   signal.addEventListener('abort', stop, { once: true });
   try {
-    const joined = await joinRoom(hub, code, role === 'receiver');
+    const joined = await joinCodeRoom(hub, code, role === 'receiver');
     code = joined.code;
     const { rendezvous } = joined;
     // scrypt runs while we wait for the other side.
