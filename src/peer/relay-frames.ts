@@ -6,11 +6,11 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { type ClientRequest, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { SessionKeys } from '../protocol/keys.ts';
+import { relayDirections, type SessionKeys } from '../protocol/keys.ts';
 import type { FerryRole } from '../protocol/spake2.ts';
 import { type StreamAead, StreamDecryptor, StreamEncryptor } from '../protocol/stream-cipher.ts';
 import { dataFrameHeader, encodeFrame, endsRecord, type Frame, FrameDecoder } from '../protocol/transfer.ts';
-import type { FrameChannel } from '../protocol/transfer-session.ts';
+import { drainPeer, type FrameChannel } from '../protocol/transfer-session.ts';
 import { type Download, downloadPipe } from './relay-pipe.ts';
 
 export interface RelayOptions {
@@ -169,13 +169,9 @@ export class RelayFrames implements FrameChannel {
   #ended = false;
 
   private constructor(options: RelayOptions, encryptor: StreamEncryptor) {
-    const { keys, role, server } = options;
-    const [out, inward] =
-      role === 'sender'
-        ? [keys.relay.senderToReceiver, keys.relay.receiverToSender]
-        : [keys.relay.receiverToSender, keys.relay.senderToReceiver];
+    const { outward, inward } = relayDirections(options.keys, options.role);
     this.#encryptor = encryptor;
-    this.#put = request(pipeUrl(server, out.path), 'PUT');
+    this.#put = request(pipeUrl(options.server, outward.path), 'PUT');
     this.#put.on('error', (error) => {
       this.#outError ??= error;
     });
@@ -186,13 +182,12 @@ export class RelayFrames implements FrameChannel {
       res.on('error', () => {});
     });
     this.#put.flushHeaders();
-    this.#incoming = new IncomingFrames(pipeUrl(server, inward.path), inward.key);
+    this.#incoming = new IncomingFrames(pipeUrl(options.server, inward.path), inward.key);
   }
 
   static async open(options: RelayOptions): Promise<RelayFrames> {
-    const key =
-      options.role === 'sender' ? options.keys.relay.senderToReceiver.key : options.keys.relay.receiverToSender.key;
-    return new RelayFrames(options, await StreamEncryptor.create(key, CIPHER));
+    const { outward } = relayDirections(options.keys, options.role);
+    return new RelayFrames(options, await StreamEncryptor.create(outward.key, CIPHER));
   }
 
   send(frame: Frame): Promise<void> {
@@ -224,18 +219,7 @@ export class RelayFrames implements FrameChannel {
     } catch {
       // Our last record could not go out; the peer reports the truncation if it still cares.
     }
-    // Read the peer's direction to its end, so neither side cuts the other's last bytes.
-    const linger = new Promise<void>((resolve) => setTimeout(resolve, LINGER_MS).unref());
-    const drain = (async () => {
-      try {
-        while ((await this.#incoming.next()) !== undefined) {
-          // Nothing is due after the last frame; whatever comes is dropped.
-        }
-      } catch {
-        // The peer closed first: fine at this point.
-      }
-    })();
-    await Promise.race([drain, linger]);
+    await drainPeer(this, LINGER_MS);
     this.close();
   }
 

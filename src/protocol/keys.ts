@@ -45,6 +45,17 @@ export interface SessionKeys {
   verification: VerificationString;
 }
 
+/** The relay direction `role` writes to and the one it reads from. */
+export function relayDirections(
+  keys: SessionKeys,
+  role: FerryRole,
+): { outward: RelayChannelKeys; inward: RelayChannelKeys } {
+  const { senderToReceiver, receiverToSender } = keys.relay;
+  return role === 'sender'
+    ? { outward: senderToReceiver, inward: receiverToSender }
+    : { outward: receiverToSender, inward: senderToReceiver };
+}
+
 export interface VerificationString {
   /** Three words from the code wordlist (33 bits), e.g. "orbit frozen piano". */
   words: string;

@@ -31,6 +31,28 @@ export interface FrameChannel {
   close(): void;
 }
 
+/**
+ * For a channel whose own direction has ended: reads the peer's direction to its end, for at most `ms`, so neither side
+ * cuts the other's last bytes. Whatever still comes is dropped, and a peer that closes first is fine at this point.
+ */
+export async function drainPeer(channel: Pick<FrameChannel, 'receive'>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const linger = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  const drain = (async () => {
+    try {
+      while ((await channel.receive()) !== undefined) {
+        // Nothing is due after the last frame.
+      }
+    } catch {
+      // The peer closed first.
+    }
+  })();
+  await Promise.race([drain, linger]);
+  clearTimeout(timer);
+}
+
 /** How a transfer ended if not with success; the CLI maps each to an exit code, the web app to a message. */
 export type TransferFailure =
   /** The receiver said no (or refused the offer: an unsafe path, an existing file). */

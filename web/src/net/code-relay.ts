@@ -2,11 +2,11 @@
 // src/peer/relay-frames.ts (docs/transfer-protocol.md §4.3). Downloads are a streamed fetch(); uploads go through the
 // server's WebSocket entrance (/_/pipe, src/server/pipe-socket.ts), because Chromium streams a fetch() body only over
 // HTTP/2, and a Blob upload cannot carry frames that are still being produced. The peer's side is a plain pipe.
-import type { SessionKeys } from '../../../src/protocol/keys.ts';
+import { relayDirections, type SessionKeys } from '../../../src/protocol/keys.ts';
 import type { FerryRole } from '../../../src/protocol/spake2.ts';
 import { StreamDecryptor, StreamEncryptor } from '../../../src/protocol/stream-cipher.ts';
 import { encodeFrame, endsRecord, type Frame, FrameDecoder } from '../../../src/protocol/transfer.ts';
-import type { FrameChannel } from '../../../src/protocol/transfer-session.ts';
+import { drainPeer, type FrameChannel } from '../../../src/protocol/transfer-session.ts';
 
 /** Seconds we wait for the other direction to end cleanly once ours has, before closing anyway. */
 const LINGER_MS = 5000;
@@ -89,20 +89,17 @@ export class RelayFrames implements FrameChannel {
   #ended = false;
 
   private constructor(options: RelayOptions, encryptor: StreamEncryptor) {
-    const { keys, role, origin } = options;
-    const [out, inward] =
-      role === 'sender'
-        ? [keys.relay.senderToReceiver, keys.relay.receiverToSender]
-        : [keys.relay.receiverToSender, keys.relay.senderToReceiver];
+    const { outward, inward } = relayDirections(options.keys, options.role);
     this.#encryptor = encryptor;
-    this.#upload = new SocketUpload(origin, out.path);
-    this.#incoming = RelayFrames.#read(new URL(inward.path, origin).href, inward.key, this.#download.signal);
+    this.#upload = new SocketUpload(options.origin, outward.path);
+    this.#incoming = RelayFrames.#read(new URL(inward.path, options.origin).href, inward.key, this.#download.signal);
   }
 
   static async open(options: RelayOptions): Promise<RelayFrames> {
-    const key =
-      options.role === 'sender' ? options.keys.relay.senderToReceiver.key : options.keys.relay.receiverToSender.key;
-    return new RelayFrames(options, await StreamEncryptor.create(key));
+    return new RelayFrames(
+      options,
+      await StreamEncryptor.create(relayDirections(options.keys, options.role).outward.key),
+    );
   }
 
   static async *#read(url: string, key: Uint8Array, signal: AbortSignal): AsyncGenerator<Frame> {
@@ -150,17 +147,7 @@ export class RelayFrames implements FrameChannel {
     } catch {
       // Our last record could not go out; the peer reports the truncation if it still cares.
     }
-    // Read the peer's direction to its end, so neither side cuts the other's last bytes.
-    const drain = (async () => {
-      try {
-        while (!(await this.#incoming.next()).done) {
-          // Nothing is due after the last frame; whatever comes is dropped.
-        }
-      } catch {
-        // The peer closed first: fine at this point.
-      }
-    })();
-    await Promise.race([drain, new Promise((resolve) => setTimeout(resolve, LINGER_MS))]);
+    await drainPeer(this, LINGER_MS);
     this.close();
   }
 
