@@ -489,21 +489,25 @@ export class StreamDecryptor {
     onRecord(sealed, this.#counter++, last, inInput);
   }
 
+  /** Copies from `input` at `at` into the partial buffer until it holds `size` bytes or the input runs out. */
+  #gather(input: Uint8Array, at: number, size: number): number {
+    const n = Math.min(size - this.#filled, input.length - at);
+    this.#partial.set(input.subarray(at, at + n), this.#filled);
+    this.#filled += n;
+    return at + n;
+  }
+
   /** Cuts `input` into the header and whole records, handing each record over as soon as it is complete. */
   #scan(input: Uint8Array, onRecord: RecordHandler): void {
     const view = new DataView(input.buffer, input.byteOffset, input.byteLength);
     let at = 0;
     while (at < input.length) {
       if (this.#sawLast) throw cipherError('CIPHER_TRAILING_DATA', `${input.length - at} bytes after the last record`);
-      const partial = this.#partial;
       if (this.#header === undefined) {
-        const n = Math.min(STREAM_HEADER_BYTES - this.#filled, input.length - at);
-        partial.set(input.subarray(at, at + n), this.#filled);
-        this.#filled += n;
-        at += n;
+        at = this.#gather(input, at, STREAM_HEADER_BYTES);
         if (this.#filled < STREAM_HEADER_BYTES) return;
         this.#filled = 0;
-        this.#readHeader(partial);
+        this.#readHeader(this.#partial);
         continue;
       }
       if (this.#filled === 0 && input.length - at >= STREAM_RECORD_HEADER_BYTES) {
@@ -516,21 +520,15 @@ export class StreamDecryptor {
         }
       }
       if (this.#filled < STREAM_RECORD_HEADER_BYTES) {
-        const n = Math.min(STREAM_RECORD_HEADER_BYTES - this.#filled, input.length - at);
-        partial.set(input.subarray(at, at + n), this.#filled);
-        this.#filled += n;
-        at += n;
+        at = this.#gather(input, at, STREAM_RECORD_HEADER_BYTES);
         if (this.#filled < STREAM_RECORD_HEADER_BYTES) return;
-        this.#word = new DataView(partial.buffer).getUint32(0);
+        this.#word = new DataView(this.#partial.buffer).getUint32(0);
       }
       const end = STREAM_RECORD_HEADER_BYTES + this.#sealedLength(this.#word);
-      const n = Math.min(end - this.#filled, input.length - at);
-      partial.set(input.subarray(at, at + n), this.#filled);
-      this.#filled += n;
-      at += n;
+      at = this.#gather(input, at, end);
       if (this.#filled < end) return;
       this.#filled = 0;
-      this.#record(onRecord, partial.subarray(STREAM_RECORD_HEADER_BYTES, end), this.#word, false);
+      this.#record(onRecord, this.#partial.subarray(STREAM_RECORD_HEADER_BYTES, end), this.#word, false);
     }
   }
 
