@@ -105,33 +105,19 @@ function negotiate(options: P2POptions, attempt: number, deadline: number): Prom
     // DTLS ClientHello (it is the DTLS client, RFC 5763 §5) reach us before its answer has come through the hub:
     // libdatachannel then has no remote fingerprint to check the certificate against and fails the handshake
     // ("unknown CA"), which was one negotiation in two on loopback.
-    let described = false;
-    const held: SessionMessage[] = [];
-    pc.addEventListener('icecandidate', (event) => {
-      const { candidate } = event as Event & { candidate: CandidateLike | null };
-      if (!candidate?.candidate) return;
-      const message = candidateMessage(attempt, candidate);
-      if (described) safeSend(rendezvous, message);
-      else held.push(message);
-    });
-    const stop = rendezvous.listen({
-      message: (message) => {
-        void onMessage(message).catch((error: Error) => {
-          if (error instanceof ProtocolError) {
-            safeSend(rendezvous, errorMessage(error));
-            finish(error);
-          } else finish({ failed: error.message });
-        });
-      },
-      fail: (error) => finish(error),
-    });
+    const releaseCandidates = trickle(pc, rendezvous, attempt);
+    const stop = listenToPeer(
+      rendezvous,
+      (message) => onMessage(message),
+      finish,
+      (error) => finish({ failed: error.message }),
+    );
     const onMessage = async (message: SessionMessage) => {
       if (message.t === 'error') throw peerError(message);
       if (message.t === 'sdp' && message.n === attempt && message.type === 'answer') {
         checkSdpMessage(keys, 'receiver', message);
         await pc.setRemoteDescription({ type: 'answer', sdp: message.sdp });
-        described = true;
-        for (const early of held.splice(0)) safeSend(rendezvous, early);
+        releaseCandidates();
       } else if (message.t === 'candidate' && message.n === attempt) {
         await pc.addIceCandidate(message);
       }
@@ -181,22 +167,13 @@ export function answerP2P(options: Omit<P2POptions, 'timeoutMs'>): Promise<DataC
           if (current?.pc === pc) finish(frames);
         });
       };
-      let described = false;
-      const early: SessionMessage[] = [];
-      pc.addEventListener('icecandidate', (event) => {
-        const { candidate } = event as Event & { candidate: CandidateLike | null };
-        if (!candidate?.candidate || current?.pc !== pc) return;
-        const out = candidateMessage(attempt, candidate);
-        if (described) safeSend(rendezvous, out);
-        else early.push(out);
-      });
+      const releaseCandidates = trickle(pc, rendezvous, attempt, () => current?.pc === pc);
       await pc.setRemoteDescription({ type: 'offer', sdp: message.sdp });
       const description = { type: 'answer' as const, sdp: (await pc.createAnswer()).sdp ?? '' };
       await pc.setLocalDescription(description);
       if (current?.pc !== pc) return;
       safeSend(rendezvous, sdpMessage(keys, 'receiver', attempt, description));
-      described = true;
-      for (const out of early.splice(0)) safeSend(rendezvous, out);
+      releaseCandidates();
     };
     const onMessage = async (message: SessionMessage) => {
       if (message.t === 'error') throw peerError(message);
@@ -207,18 +184,51 @@ export function answerP2P(options: Omit<P2POptions, 'timeoutMs'>): Promise<DataC
         await current.pc.addIceCandidate(message).catch(() => {});
       }
     };
-    const stop = rendezvous.listen({
-      message: (message) => {
-        void onMessage(message).catch((error: Error) => {
-          if (error instanceof ProtocolError) {
-            safeSend(rendezvous, errorMessage(error));
-            finish(error);
-          }
-          // Anything else is a failed negotiation attempt: the sender will try again or choose the relay.
-        });
-      },
-      fail: (error) => finish(error),
-    });
+    // Any other error is a failed negotiation attempt: the sender will try again or choose the relay.
+    const stop = listenToPeer(rendezvous, onMessage, finish, () => {});
+  });
+}
+
+/**
+ * Sends our ICE candidates for `attempt` as they are gathered, but holds them until the returned release() is called
+ * (once our description is settled); `live` false drops them (a superseded attempt).
+ */
+function trickle(pc: P2PConnection, rendezvous: Rendezvous, attempt: number, live = () => true): () => void {
+  let released = false;
+  const held: SessionMessage[] = [];
+  pc.addEventListener('icecandidate', (event) => {
+    const { candidate } = event as Event & { candidate: CandidateLike | null };
+    if (!candidate?.candidate || !live()) return;
+    const message = candidateMessage(attempt, candidate);
+    if (released) safeSend(rendezvous, message);
+    else held.push(message);
+  });
+  return () => {
+    released = true;
+    for (const message of held.splice(0)) safeSend(rendezvous, message);
+  };
+}
+
+/**
+ * Hands the peer's session messages to `handle`. A ProtocolError it throws (a forged SDP, the peer's own error) is
+ * told to the peer and ends the negotiation through `finish`, as does a failing rendezvous; any other error goes to
+ * `otherwise`. Returns the unsubscribe function.
+ */
+function listenToPeer(
+  rendezvous: Rendezvous,
+  handle: (message: SessionMessage) => Promise<unknown>,
+  finish: (error: Error) => void,
+  otherwise: (error: Error) => void,
+): () => void {
+  return rendezvous.listen({
+    message: (message) => {
+      void handle(message).catch((error: Error) => {
+        if (!(error instanceof ProtocolError)) return otherwise(error);
+        safeSend(rendezvous, errorMessage(error));
+        finish(error);
+      });
+    },
+    fail: (error) => finish(error),
   });
 }
 
