@@ -20,6 +20,21 @@ export interface RelayOptions {
   role: FerryRole;
 }
 
+/** AES-256-GCM decryption of one sealed record (ciphertext || tag); undefined when it does not authenticate. */
+function openRecord(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined {
+  if (sealed.length < 16) return undefined;
+  const decipher = createDecipheriv('aes-256-gcm', key, nonce);
+  decipher.setAAD(aad);
+  decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+  try {
+    const body = decipher.update(sealed.subarray(0, sealed.length - 16));
+    decipher.final();
+    return body;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * AES-256-GCM over node:crypto (OpenSSL, AES-NI): in-line and several times faster than WebCrypto's thread-pool round
  * trip per 64 KiB record, which made the relay path CPU-bound. The bytes are the same (stream-cipher.ts).
@@ -41,28 +56,14 @@ export const nodeAead: StreamAead = {
     out.push(cipher.getAuthTag());
     return out;
   },
-  openSync(key, nonce, aad, sealed) {
-    if (sealed.length < 16) return undefined;
-    const decipher = createDecipheriv('aes-256-gcm', key, nonce);
-    decipher.setAAD(aad);
-    decipher.setAuthTag(sealed.subarray(sealed.length - 16));
-    try {
-      const body = decipher.update(sealed.subarray(0, sealed.length - 16));
-      decipher.final();
-      return body;
-    } catch {
-      return undefined;
-    }
-  },
-  open(key, nonce, aad, sealed) {
-    return nodeAead.openSync?.(key, nonce, aad, sealed);
-  },
+  openSync: openRecord,
+  open: openRecord,
 };
 
 /** Node's cipher is synchronous: nothing to gain from several records in flight. */
 const CIPHER = { aead: nodeAead, concurrency: 1 };
 
-/** Seconds we wait for the other direction to end cleanly once ours has, before closing anyway. */
+/** How long we wait for the other direction to end cleanly once ours has, before closing anyway. */
 const LINGER_MS = 5000;
 
 function pipeUrl(server: string, path: string): URL {
@@ -72,14 +73,11 @@ function pipeUrl(server: string, path: string): URL {
   return url;
 }
 
-function request(url: URL, method: 'GET' | 'PUT'): ClientRequest {
+/** The PUT of our direction (the download has its own socket, relay-pipe.ts). */
+function upload(url: URL): ClientRequest {
   const make = url.protocol === 'https:' ? httpsRequest : httpRequest;
-  // No keep-alive agent: two long requests, and nothing left open when the transfer ends.
-  return make(url, {
-    method,
-    agent: false,
-    headers: method === 'PUT' ? { 'content-type': 'application/octet-stream' } : {},
-  });
+  // No keep-alive agent: one long request, and nothing left open when the transfer ends.
+  return make(url, { method: 'PUT', agent: false, headers: { 'content-type': 'application/octet-stream' } });
 }
 
 /** Frames decoded ahead of the consumer before the download is paused (about 1 MiB of DATA). */
@@ -171,7 +169,7 @@ export class RelayFrames implements FrameChannel {
   private constructor(options: RelayOptions, encryptor: StreamEncryptor) {
     const { outward, inward } = relayDirections(options.keys, options.role);
     this.#encryptor = encryptor;
-    this.#put = request(pipeUrl(options.server, outward.path), 'PUT');
+    this.#put = upload(pipeUrl(options.server, outward.path));
     this.#put.on('error', (error) => {
       this.#outError ??= error;
     });
