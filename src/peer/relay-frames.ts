@@ -63,9 +63,6 @@ export const nodeAead: StreamAead = {
 /** Node's cipher is synchronous: nothing to gain from several records in flight. */
 const CIPHER = { aead: nodeAead, concurrency: 1 };
 
-/** How long we wait for the other direction to end cleanly once ours has, before closing anyway. */
-const LINGER_MS = 5000;
-
 function pipeUrl(server: string, path: string): URL {
   const url = new URL(server);
   url.pathname = url.pathname.replace(/\/+$/, '') + path;
@@ -217,7 +214,7 @@ export class RelayFrames implements FrameChannel {
     } catch {
       // Our last record could not go out; the peer reports the truncation if it still cares.
     }
-    await drainPeer(this, LINGER_MS);
+    await drainPeer(this);
     this.close();
   }
 

@@ -31,14 +31,17 @@ export interface FrameChannel {
   close(): void;
 }
 
+/** How long a channel whose own direction has ended waits for the peer's to end (drainPeer). */
+const PEER_LINGER_MS = 5000;
+
 /**
- * For a channel whose own direction has ended: reads the peer's direction to its end, for at most `ms`, so neither side
- * cuts the other's last bytes. Whatever still comes is dropped, and a peer that closes first is fine at this point.
+ * For a channel whose own direction has ended: reads the peer's direction to its end, for at most PEER_LINGER_MS, so
+ * neither side cuts the other's last bytes. Whatever still comes is dropped; a peer that closes first is fine here.
  */
-export async function drainPeer(channel: Pick<FrameChannel, 'receive'>, ms: number): Promise<void> {
+export async function drainPeer(channel: Pick<FrameChannel, 'receive'>): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const linger = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
+    timer = setTimeout(resolve, PEER_LINGER_MS);
   });
   const drain = (async () => {
     try {

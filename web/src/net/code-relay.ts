@@ -8,8 +8,6 @@ import { StreamDecryptor, StreamEncryptor } from '../../../src/protocol/stream-c
 import { encodeFrame, endsRecord, type Frame, FrameDecoder } from '../../../src/protocol/transfer.ts';
 import { drainPeer, type FrameChannel } from '../../../src/protocol/transfer-session.ts';
 
-/** How long we wait for the other direction to end cleanly once ours has, before closing anyway. */
-const LINGER_MS = 5000;
 // The socket's own buffer: wait while more than this is queued (browsers' WebSocket has no drain event).
 const SOCKET_HIGH_WATER = 4 * 1024 * 1024;
 const POLL_MS = 4;
@@ -147,7 +145,7 @@ export class RelayFrames implements FrameChannel {
     } catch {
       // Our last record could not go out; the peer reports the truncation if it still cares.
     }
-    await drainPeer(this, LINGER_MS);
+    await drainPeer(this);
     this.close();
   }
 
