@@ -1,6 +1,6 @@
 // The sender's response body: a live `[INFO]` progress log. HTTP/1.0 clients cannot take a chunked body,
 // so theirs is collected and sent whole at the end with a Content-Length, as piping-server does.
-import { cut, end, flushHeaders, isHttp10, type Req, type Res, write, writeHead } from './http.ts';
+import { cut, end, isHttp10, type Req, type Res, write, writeHead } from './http.ts';
 
 const HEADERS = { 'Content-Type': 'text/plain', 'Access-Control-Allow-Origin': '*' };
 
@@ -8,17 +8,20 @@ export class SenderLog {
   private readonly buffered: string[] | undefined;
   private closed = false;
 
+  /** Starts the log with its first line; over HTTP/1.1 and HTTP/2 the status line goes out with it, at once. */
   constructor(
     req: Req,
     private readonly res: Res,
+    first: string,
   ) {
     if (isHttp10(req)) {
       this.buffered = [];
     } else {
+      // No flushHeaders: the first line's write carries the status line and headers with it (one write, not two),
+      // so the sender still learns at once that it is waiting, not when bytes flow.
       writeHead(res, 200, HEADERS);
-      // Send the status line now: the sender should learn at once that it is waiting, not when bytes flow.
-      flushHeaders(res);
     }
+    this.line(first);
   }
 
   line(text: string): void {
