@@ -75,10 +75,18 @@ export async function runTransfer(
     events.onFinished({ received, aborted, senderAborted, bytes });
   };
 
+  // A receiver whose headers still wait in this turn's batch (below) gets them before it is cut: it must see a
+  // response cut short, never an empty reply.
+  const cutOutlet = (outlet: Outlet) => {
+    outlet.corked?.uncork();
+    outlet.corked = undefined;
+    cut(outlet.res);
+  };
+
   const senderAborted = () => {
     if (finished || sourceEnded) return;
     log.info({ path }, 'sender aborted');
-    for (const outlet of outlets) if (outlet.state === 'sending') cut(outlet.res);
+    for (const outlet of outlets) if (outlet.state === 'sending') cutOutlet(outlet);
     cut(sender.res);
     finish(true);
   };
@@ -101,7 +109,7 @@ export async function runTransfer(
   const partFailed = (err: Error) => {
     if (finished) return;
     log.info({ path, err: err.message }, 'multipart part failed');
-    for (const outlet of outlets) if (outlet.state === 'sending') cut(outlet.res);
+    for (const outlet of outlets) if (outlet.state === 'sending') cutOutlet(outlet);
     sender.log.end(err instanceof MultipartError ? msg.badMultipart(err.message) : msg.senderFailed());
     finish(false);
   };
@@ -171,15 +179,6 @@ export async function runTransfer(
     return refuseAll(err instanceof MultipartError ? msg.badMultipart(err.message) : msg.senderFailed());
   }
 
-  const headers = receiverHeaders(content);
-  for (const outlet of outlets) {
-    if (outlet.state !== 'sending') continue;
-    writeHead(outlet.res, 200, headers);
-    // Receivers learn at once that the transfer has begun (a browser can open its download), and a sender
-    // that vanishes before its first byte leaves them a response that is visibly cut, not an empty reply.
-    flushHeaders(outlet.res);
-  }
-
   const stream = source;
   // The receivers whose sockets are corked for the chunks read in this turn of the event loop.
   const batch: Outlet[] = [];
@@ -206,6 +205,18 @@ export async function runTransfer(
     batch.push(outlet);
     return socket;
   };
+
+  const headers = receiverHeaders(content);
+  for (const outlet of outlets) {
+    if (outlet.state !== 'sending') continue;
+    writeHead(outlet.res, 200, headers);
+    // Receivers learn at once that the transfer has begun (a browser can open its download), and a sender
+    // that vanishes before its first byte leaves them a response that is visibly cut, not an empty reply.
+    // The headers wait in this turn's batch, so that bytes already read from the sender go out with them
+    // in one write (a small transfer is one write per receiver instead of two); they leave by the turn's end.
+    corkForBatch(outlet);
+    flushHeaders(outlet.res);
+  }
   stream.on('data', (chunk: Buffer) => {
     bytes += chunk.length;
     for (const outlet of outlets) {
