@@ -82,7 +82,8 @@ export class PipeRegistry {
     const sender: Sender = { req, res, log: new SenderLog(req, res, msg.waiting(n)) };
     pipe.sender = sender;
     if (pipe.receivers.length > 0) sender.log.line(msg.alreadyConnected(pipe.receivers.length));
-    sender.res.once('close', () => {
+    // 'close' fires once; `on` spares the wrapper `once` would make.
+    sender.res.on('close', () => {
       if (pipe.sender === sender && this.waiting.get(path) === pipe) {
         pipe.sender = undefined;
         this.log.info({ path }, 'waiting sender left');
