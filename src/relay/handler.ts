@@ -7,7 +7,6 @@ import { boundaryOf, isMultipart } from './multipart.ts';
 import { servePage } from './pages.ts';
 import { isReserved, type PipeTarget } from './path.ts';
 import { PipeRegistry, type Rejection, type RelayLimits } from './registry.ts';
-import { SenderLog } from './sender-log.ts';
 
 export interface RelayOptions extends RelayLimits {
   maxReceivers: number;
@@ -68,7 +67,7 @@ export class Relay {
       this.registry.admitSender(path, n);
     if (rejection) return this.reject(req, res, rejection);
     this.countClient(req, res);
-    this.registry.joinSender(path, n, { req, res, log: new SenderLog(req, res) });
+    this.registry.joinSender(path, n, req, res);
   }
 
   private receive(req: Req, res: Res, { path, n }: PipeTarget): void {

@@ -8,7 +8,9 @@ export interface PipeTarget {
 }
 
 export function parseTarget(url: URL): PipeTarget {
-  return { path: url.pathname, n: Number.parseInt(url.searchParams.get('n') ?? '1', 10) };
+  // Most targets have no query: skip building a URLSearchParams for them (the same n = 1 either way).
+  const n = url.search === '' ? 1 : Number.parseInt(url.searchParams.get('n') ?? '1', 10);
+  return { path: url.pathname, n };
 }
 
 /** Ferry's own endpoints live under this prefix; no pipe can use it. */

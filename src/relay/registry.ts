@@ -1,8 +1,9 @@
 // Pipe bookkeeping: which paths are waiting for their other side, which are busy, and who may join.
 // Each departure is matched by identity, so a late close event can never evict a newer party (bug B9).
 import type { Logger } from '../server/log.ts';
-import { sendText } from './http.ts';
+import { type Req, type Res, sendText } from './http.ts';
 import { msg } from './messages.ts';
+import { SenderLog } from './sender-log.ts';
 import { type Receiver, runTransfer, type Sender } from './transfer.ts';
 
 export interface RelayLimits {
@@ -75,13 +76,14 @@ export class PipeRegistry {
     return undefined;
   }
 
-  /** Record an admitted sender (its log has started). */
-  joinSender(path: string, n: number, sender: Sender): void {
+  /** Record an admitted sender and start its log. */
+  joinSender(path: string, n: number, req: Req, res: Res): void {
     const pipe = this.waiting.get(path) ?? this.open(path, n);
+    const sender: Sender = { req, res, log: new SenderLog(req, res, msg.waiting(n)) };
     pipe.sender = sender;
-    sender.log.line(msg.waiting(n));
     if (pipe.receivers.length > 0) sender.log.line(msg.alreadyConnected(pipe.receivers.length));
-    sender.res.once('close', () => {
+    // 'close' fires once; `on` spares the wrapper `once` would make.
+    sender.res.on('close', () => {
       if (pipe.sender === sender && this.waiting.get(path) === pipe) {
         pipe.sender = undefined;
         this.log.info({ path }, 'waiting sender left');

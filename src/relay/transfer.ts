@@ -75,16 +75,26 @@ export async function runTransfer(
     events.onFinished({ received, aborted, senderAborted, bytes });
   };
 
+  // A receiver whose headers still wait in this turn's batch (below) gets them before it is cut: it must see a
+  // response cut short, never an empty reply.
+  const cutOutlet = (outlet: Outlet) => {
+    outlet.corked?.uncork();
+    outlet.corked = undefined;
+    cut(outlet.res);
+  };
+
   const senderAborted = () => {
     if (finished || sourceEnded) return;
     log.info({ path }, 'sender aborted');
-    for (const outlet of outlets) if (outlet.state === 'sending') cut(outlet.res);
+    for (const outlet of outlets) if (outlet.state === 'sending') cutOutlet(outlet);
     cut(sender.res);
     finish(true);
   };
-  sender.req.once('aborted', senderAborted);
-  sender.req.once('error', senderAborted);
-  sender.req.once('close', () => {
+  // Events that fire once (or whose handler is idempotent, as here) get `on`: `once` would wrap each listener in a
+  // closure of its own, several per transfer, which a small transfer pays for in CPU.
+  sender.req.on('aborted', senderAborted);
+  sender.req.on('error', senderAborted);
+  sender.req.on('close', () => {
     if (!sender.req.complete) senderAborted();
   });
 
@@ -101,7 +111,7 @@ export async function runTransfer(
   const partFailed = (err: Error) => {
     if (finished) return;
     log.info({ path, err: err.message }, 'multipart part failed');
-    for (const outlet of outlets) if (outlet.state === 'sending') cut(outlet.res);
+    for (const outlet of outlets) if (outlet.state === 'sending') cutOutlet(outlet);
     sender.log.end(err instanceof MultipartError ? msg.badMultipart(err.message) : msg.senderFailed());
     finish(false);
   };
@@ -126,10 +136,10 @@ export async function runTransfer(
 
   for (const outlet of outlets) {
     let flushed = false;
-    outlet.res.once('finish', () => {
+    outlet.res.on('finish', () => {
       flushed = true;
     });
-    outlet.res.once('close', () => settle(outlet, deliveredWhole(outlet.res, flushed) ? 'done' : 'aborted'));
+    outlet.res.on('close', () => settle(outlet, deliveredWhole(outlet.res, flushed) ? 'done' : 'aborted'));
     outlet.res.on('drain', () => {
       if (!outlet.needsDrain) return;
       outlet.needsDrain = false;
@@ -171,15 +181,6 @@ export async function runTransfer(
     return refuseAll(err instanceof MultipartError ? msg.badMultipart(err.message) : msg.senderFailed());
   }
 
-  const headers = receiverHeaders(content);
-  for (const outlet of outlets) {
-    if (outlet.state !== 'sending') continue;
-    writeHead(outlet.res, 200, headers);
-    // Receivers learn at once that the transfer has begun (a browser can open its download), and a sender
-    // that vanishes before its first byte leaves them a response that is visibly cut, not an empty reply.
-    flushHeaders(outlet.res);
-  }
-
   const stream = source;
   // The receivers whose sockets are corked for the chunks read in this turn of the event loop.
   const batch: Outlet[] = [];
@@ -206,6 +207,18 @@ export async function runTransfer(
     batch.push(outlet);
     return socket;
   };
+
+  const headers = receiverHeaders(content);
+  for (const outlet of outlets) {
+    if (outlet.state !== 'sending') continue;
+    writeHead(outlet.res, 200, headers);
+    // Receivers learn at once that the transfer has begun (a browser can open its download), and a sender
+    // that vanishes before its first byte leaves them a response that is visibly cut, not an empty reply.
+    // The headers wait in this turn's batch, so that bytes already read from the sender go out with them
+    // in one write (a small transfer is one write per receiver instead of two); they leave by the turn's end.
+    corkForBatch(outlet);
+    flushHeaders(outlet.res);
+  }
   stream.on('data', (chunk: Buffer) => {
     bytes += chunk.length;
     for (const outlet of outlets) {
@@ -222,7 +235,7 @@ export async function runTransfer(
     }
     if (blocked > 0) stream.pause();
   });
-  stream.once('end', () => {
+  stream.on('end', () => {
     // HTTP/2 ends a request body the same way whether the client sent END_STREAM or reset the stream; the
     // reset is reported just after, as 'aborted', from the same socket read. Wait for that turn of the event
     // loop to pass before calling the upload complete, or a vanished sender would look like a finished one.
