@@ -150,10 +150,18 @@ async function main(): Promise<void> {
       : [];
     const started = performance.now();
     await accept.click();
+    // Under the attempt's 300 s: a run that never gets there says what the page showed instead (an error, or progress
+    // that stopped).
     await app.page
       .getByRole('status')
       .filter({ hasText: /^Received/ })
-      .waitFor({ timeout: 600_000 });
+      .waitFor({ timeout: 280_000 })
+      .catch(async () => {
+        const shown = await app.page.getByRole('status').allTextContents();
+        throw new Error(
+          `no "Received" after 280 s; the receiving page shows: ${shown.join(' | ').replace(/\s+/g, ' ')}`,
+        );
+      });
     const seconds = (performance.now() - started) / 1000;
     for (const stop of profiles) process.stderr.write(`${await stop()}\n`);
     if ((await (await download).failure()) !== null) throw new Error('the download failed');
