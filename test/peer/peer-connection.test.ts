@@ -16,6 +16,7 @@ import {
 import { SignalingClient, SignalingError } from '../../src/peer/signaling-client.ts';
 import type { IceCandidate } from '../../src/protocol/signaling.ts';
 import { startFerry, type TestServer } from '../helpers/ferry.ts';
+import { within } from '../helpers/relay.ts';
 
 const T = { timeout: 20_000 };
 const LOOPBACK = { bindAddress: '127.0.0.1' };
@@ -185,9 +186,11 @@ describe('PeerLink and SignalingClient through a real hub', () => {
   test('dial and accept over trickle ICE, lines both ways, hang-up reaches the other side', T, async () => {
     const listener = await SignalingClient.connect(ferry.url, { id: 'dialed' });
     const caller = await SignalingClient.connect(ferry.url);
+    let answering: PeerLink | undefined;
     const accepted = new Promise<{ link: PeerLink; channel: PeerDataChannel }>((resolve) => {
       listener.on('offer', (offer) => {
         const link = new PeerLink(listener, offer.from, LOOPBACK);
+        answering = link;
         link.pc.ondatachannel = ({ channel }) => resolve({ link, channel });
         void link.accept({ type: 'offer', sdp: offer.sdp });
       });
@@ -197,7 +200,12 @@ describe('PeerLink and SignalingClient through a real hub', () => {
     });
     const link = new PeerLink(caller, 'dialed', LOOPBACK);
     const channel = await link.dial('lines');
-    await nextEvent(channel, 'open');
+    // This wait has failed once in many runs (the test's timeout, nothing more to go on): say where both sides were.
+    await within(nextEvent(channel, 'open'), 15_000, 'the channel to open').catch((error: Error) => {
+      const states = (pc: PeerConnection | undefined) =>
+        pc ? `${pc.connectionState}/${pc.iceGatheringState}` : 'no offer yet';
+      throw new Error(`${error.message}; caller ${states(link.pc)}, listener ${states(answering?.pc)}`);
+    });
     const remote = await accepted;
     const got = nextEvent<ChannelMessageEvent>(remote.channel, 'message');
     channel.send('ping');
