@@ -2,6 +2,7 @@
 // they differ (cutting a response, the HTTP/1.0 status line) are handled here and nowhere else.
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import type { Socket } from 'node:net';
 
 export type Req = IncomingMessage | Http2ServerRequest;
 export type Res = ServerResponse | Http2ServerResponse;
@@ -56,6 +57,11 @@ export function flushHeaders(res: Res): void {
 // The two response classes have the same write/end behaviour but overload signatures TypeScript cannot unite.
 export function write(res: Res, chunk: Buffer | string): boolean {
   return (res as ServerResponse).write(chunk);
+}
+
+/** An HTTP/1 response's socket, to cork for batched writes; HTTP/2 streams share theirs, so undefined there. */
+export function http1Socket(res: Res): Socket | undefined {
+  return 'stream' in res ? undefined : (res.socket ?? undefined);
 }
 
 /** Bytes written to a response and not yet taken by the kernel. */

@@ -1,7 +1,7 @@
 // The sender's response body: a live `[INFO]` progress log. HTTP/1.0 clients cannot take a chunked body,
 // so theirs is collected and sent whole at the end with a Content-Length, as piping-server does.
 import type { Socket } from 'node:net';
-import { cut, end, isHttp10, type Req, type Res, write, writeHead } from './http.ts';
+import { cut, end, http1Socket, isHttp10, type Req, type Res, write, writeHead } from './http.ts';
 
 const HEADERS = { 'Content-Type': 'text/plain', 'Access-Control-Allow-Origin': '*' };
 
@@ -42,8 +42,8 @@ export class SenderLog {
    * a few ticks after the body ends) then share a write, where Node's own cork lasts only to the next tick.
    */
   private holdForTurn(): void {
-    if (this.corked || 'stream' in this.res) return;
-    const socket = this.res.socket;
+    if (this.corked) return;
+    const socket = http1Socket(this.res);
     if (!socket) return;
     socket.cork();
     this.corked = socket;

@@ -18,7 +18,6 @@ import { SignalingClient } from './signaling.ts';
 export const P2P_TIMEOUT_MS = 5000;
 // Chromium endpoints move more with a deeper send buffer (webrtc-notes.md: 4–8 MiB); the wire format is the same.
 const HIGH_WATER_MARK = 4 * 1024 * 1024;
-// A generated code whose number is busy (another transfer waits there) is replaced; this many tries.
 
 export type FailureKind =
   | 'wrong-code'
