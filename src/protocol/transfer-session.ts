@@ -362,8 +362,10 @@ export async function sendTransfer(channel: FrameChannel, offer: Offer, options:
   } catch (error) {
     if (stopper.reason === undefined && !(error instanceof TransferError)) {
       // Our direction broke (a relay that cut our upload, say): the receiver's direction may still bring its CANCEL
-      // with the real reason, so give it a moment.
-      await stopper.race(new Promise((resolve) => setTimeout(resolve, 2000))).catch(() => {});
+      // with the real reason, so give it a moment (cut short when that reason comes).
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await stopper.race(new Promise((resolve) => (timer = setTimeout(resolve, 2000)))).catch(() => {});
+      clearTimeout(timer);
     }
     const { error: failure, cancel } = classify(stopper.reason ?? error);
     const frame = failure.byPeer ? undefined : (cancelFor(failure) ?? cancel ?? readerCancel);
