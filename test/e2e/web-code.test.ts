@@ -243,6 +243,29 @@ describe('code transfers that do not happen', () => {
     },
   );
 
+  test(
+    'the receiving page closes mid-transfer: its download fails (the service worker notices), neither finishes nor hangs',
+    T,
+    async () => {
+      const sender = cli(['send', file, '--p2p-timeout', '2']);
+      const code = await cliCode(sender);
+      const b = await app(direct, `#${code}`);
+      const receive = card(b.page, 'Receive');
+      const download = nextDownload(b.page);
+      await receive.getByRole('button', { name: 'Accept' }).click();
+      await receive.locator('.numbers', { hasText: /[1-9][\d.]* MB of/ }).waitFor({ timeout: STEP_MS });
+      await b.page.close();
+      // The download outlives its page (it is the browser's): only the service worker can end it, and must.
+      const failure = await Promise.race([
+        (await download).failure(),
+        new Promise<string>((resolve) => setTimeout(() => resolve('hung'), 30_000)),
+      ]);
+      assert.notEqual(failure, null, 'a cut download must not be a finished file');
+      assert.notEqual(failure, 'hung', 'the download must fail once its page is gone, not wait for it');
+      assert.notEqual(await sender.exited, 0, 'the sender must not think the file arrived');
+    },
+  );
+
   test('a folder from ferry send arrives as one download per file, each verified', T, async () => {
     const tree = join(work, 'tree');
     mkdirSync(join(tree, 'sub'), { recursive: true });

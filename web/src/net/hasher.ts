@@ -179,14 +179,14 @@ class WorkerSha256 implements SettlingSha256 {
   }
 }
 
-/** Where no worker could start: hashed on this thread, each piece passed on as it is, at once. */
+/** Where no worker could start: hashed on this thread, a copy of each piece passed on at once (it is the caller's). */
 class LocalSha256 extends Sha256 {
   constructor(private readonly passOn: PassOn) {
     super();
   }
   override update(bytes: Uint8Array): this {
     super.update(bytes);
-    this.passOn(bytes);
+    this.passOn(bytes.slice());
     return this;
   }
 }

@@ -1,13 +1,30 @@
-// Saving what arrives as an ordinary browser download, written as it comes: the page pipes the bytes into a stream
-// that the app's service worker serves as an attachment (see web/sw/sw.ts). Where that cannot work (no service
-// worker outside a secure context such as plain http on a LAN address, or no transferable streams) the fallback is
-// a plain download link: the browser's own download manager then receives the pipe, streaming too, but the page
-// sees neither progress nor the end.
+// Saving what arrives as an ordinary browser download, written as it comes: the page posts the bytes through a
+// MessagePort to the app's service worker, which serves them as an attachment (see web/sw/sw.ts). Where that cannot
+// work (no service worker outside a secure context such as plain http on a LAN address) the fallback is a plain
+// download link: the browser's own download manager then receives the pipe, streaming too, but the page sees neither
+// progress nor the end.
+
+/** One download that runs: bytes handed to it go to the file, in order, as the browser takes them. */
+export interface Download {
+  /** Hands `chunks` over, in order: their buffers move to the download (neither they nor views of them can be used). */
+  write(chunks: readonly Uint8Array[]): void;
+  /**
+   * Resolves at once (undefined) unless more than SAVE_AHEAD_BYTES handed over are not saved yet: then once they are.
+   * Rejects once the download failed (cancelled in the browser, its helper gone).
+   */
+  room(): Promise<void> | undefined;
+  /** Everything was handed over: the download completes (the page may close once this resolved). */
+  close(): Promise<void>;
+  /** The download fails: a cut file never looks complete. */
+  abort(reason: unknown): void;
+}
 
 export interface StreamSaver {
   mode: 'service-worker';
   /** Start a download called `name`; what is written to the returned stream lands in the file. */
   open(name: string, size?: number): Promise<WritableStream<Uint8Array>>;
+  /** The same, for bytes that are the caller's to give away: their buffers move to the download, uncopied. */
+  start(name: string, size?: number): Promise<Download>;
 }
 
 export interface LinkSaver {
@@ -24,17 +41,12 @@ const WORKER_URL = '/_/app/sw.js';
 const SCOPE = '/_/app/dl/';
 const READY_TIMEOUT_MS = 10_000;
 const PING_MS = 10_000;
+/** Bytes handed to a download and not yet taken by the browser before the page holds back (see Download.room). */
+const SAVE_AHEAD_BYTES = 8 * 1024 * 1024;
 
-function canTransferStreams(): boolean {
-  try {
-    const stream = new ReadableStream();
-    const channel = new MessageChannel();
-    channel.port1.postMessage(stream, [stream as unknown as Transferable]);
-    channel.port1.close();
-    return true;
-  } catch {
-    return false;
-  }
+/** The buffers under `chunks`, each once (a buffer listed twice cannot be transferred). */
+function buffersOf(chunks: readonly Uint8Array[]): ArrayBuffer[] {
+  return [...new Set(chunks.map((chunk) => chunk.buffer as ArrayBuffer))];
 }
 
 function linkSaver(reason: string): LinkSaver {
@@ -73,7 +85,6 @@ export async function createSaver(): Promise<Saver> {
   if (!window.isSecureContext || !('serviceWorker' in navigator)) {
     return linkSaver('it is not served over https or from localhost');
   }
-  if (!canTransferStreams()) return linkSaver('this browser cannot hand streams to a service worker');
   let registration: ServiceWorkerRegistration;
   try {
     registration = await navigator.serviceWorker.register(WORKER_URL, { scope: SCOPE });
@@ -98,58 +109,111 @@ export async function createSaver(): Promise<Saver> {
     }
   };
 
-  return {
-    mode: 'service-worker',
-    async open(name, size) {
-      const worker = registration.active;
-      if (!worker) throw new Error('the download helper is not running; reload the page');
-      const id = crypto.randomUUID();
-      const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-      const channel = new MessageChannel();
-      const ready = new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('the download helper did not answer')), READY_TIMEOUT_MS);
-        channel.port1.onmessage = () => {
+  /** The download's end of the port the service worker feeds it from (see web/sw/sw.ts). */
+  const start = async (name: string, size?: number): Promise<Download> => {
+    const worker = registration.active;
+    if (!worker) throw new Error('the download helper is not running; reload the page');
+    const id = crypto.randomUUID();
+    const channel = new MessageChannel();
+    const port = channel.port1;
+    let handed = 0;
+    let saved = 0;
+    let failure: Error | undefined;
+    let waiting: { resolve(): void; reject(error: Error): void } | undefined;
+    let closed: (() => void) | undefined;
+    const fail = (error: Error) => {
+      failure ??= error;
+      waiting?.reject(failure);
+      waiting = undefined;
+    };
+    const ready = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the download helper did not answer')), READY_TIMEOUT_MS);
+      port.onmessage = (event: MessageEvent<{ type: string; bytes?: number; reason?: string }>) => {
+        const message = event.data;
+        if (message.type === 'ready') {
           clearTimeout(timer);
           resolve();
-        };
-      });
-      worker.postMessage({ type: 'download', id, name, size, stream: readable }, [
-        readable as unknown as Transferable,
-        channel.port2,
-      ]);
-      await ready;
-      channel.port1.close();
-      const frame = document.createElement('iframe');
-      frame.hidden = true;
-      frame.title = 'download';
-      frame.src = `${SCOPE}${id}`;
-      document.body.append(frame);
-      hold();
-      let done = false;
-      const finish = () => {
-        if (done) return;
-        done = true;
-        release();
-        // The download belongs to the browser once it has started; the frame only has to outlive its first bytes.
-        setTimeout(() => frame.remove(), 30_000);
+        } else if (message.type === 'saved') {
+          saved = message.bytes ?? saved;
+          if (waiting && handed - saved <= SAVE_AHEAD_BYTES / 2) {
+            waiting.resolve();
+            waiting = undefined;
+          }
+        } else if (message.type === 'cancelled') {
+          fail(new Error(`the download was cancelled (${message.reason})`));
+        } else if (message.type === 'closed') {
+          closed?.();
+        }
       };
-      const writer = writable.getWriter();
+    });
+    worker.postMessage({ type: 'download', id, name, size }, [channel.port2]);
+    await ready;
+    const frame = document.createElement('iframe');
+    frame.hidden = true;
+    frame.title = 'download';
+    frame.src = `${SCOPE}${id}`;
+    document.body.append(frame);
+    hold();
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      release();
+      port.close();
+      // The download belongs to the browser once it has started; the frame only has to outlive its first bytes.
+      setTimeout(() => frame.remove(), 30_000);
+    };
+    return {
+      write(chunks) {
+        if (failure) throw failure;
+        if (done) throw new Error('the download is over');
+        for (const chunk of chunks) handed += chunk.byteLength;
+        port.postMessage({ type: 'chunks', chunks }, buffersOf(chunks));
+      },
+      room() {
+        if (failure) return Promise.reject(failure);
+        if (handed - saved <= SAVE_AHEAD_BYTES) return undefined;
+        return new Promise((resolve, reject) => {
+          waiting = { resolve, reject };
+        });
+      },
+      async close() {
+        if (failure) throw failure;
+        const over = new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error('the download helper did not answer')), READY_TIMEOUT_MS);
+          closed = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        port.postMessage({ type: 'end' });
+        try {
+          await over;
+        } finally {
+          finish();
+        }
+      },
+      abort(reason) {
+        if (done) return;
+        port.postMessage({ type: 'abort', reason: reason instanceof Error ? reason.message : String(reason) });
+        finish();
+      },
+    };
+  };
+
+  return {
+    mode: 'service-worker',
+    start,
+    async open(name, size) {
+      const download = await start(name, size);
+      // The writer's chunks stay the writer's: each is copied (as posting it without transferring would).
       return new WritableStream<Uint8Array>({
-        write: (chunk) => writer.write(chunk),
-        close: async () => {
-          try {
-            await writer.close();
-          } finally {
-            finish();
-          }
+        write: async (chunk) => {
+          download.write([chunk.slice()]);
+          await download.room();
         },
-        abort: async (reason) => {
-          try {
-            await writer.abort(reason);
-          } finally {
-            finish();
-          }
-        },
+        close: () => download.close(),
+        abort: (reason) => download.abort(reason),
       });
     },
   };

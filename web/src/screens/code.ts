@@ -18,7 +18,7 @@ import { fromFiles, type Selection } from '../lib/selection.ts';
 import { TransferView } from '../lib/transfer-view.ts';
 import { CodeFailure, describeFailure, openSession, type Session } from '../net/code-session.ts';
 import { type TransferHashes, transferHashes } from '../net/hasher.ts';
-import type { Saver } from '../net/save.ts';
+import type { Download, Saver, StreamSaver } from '../net/save.ts';
 import type { AppContext } from '../screens.ts';
 
 function verificationBlock(words: string, digits: string): HTMLElement {
@@ -104,73 +104,71 @@ async function* readFile(file: Blob, hashes: TransferHashes): AsyncIterable<Uint
   }
 }
 
-type Writer = WritableStreamDefaultWriter<Uint8Array>;
-/** Chunks (1 MiB each) handed to a download and not yet taken by it before the frames are held back, as for the hash. */
-const SAVE_AHEAD_CHUNKS = 8;
-
 /**
  * Each file of an accepted offer becomes its own download, written as it arrives, closed once its hash matched. The
  * bytes come through the file's hash (`hashes.create(sink.save)`): it gathers the frames into 1 MiB chunks for its
- * worker, which hands each one back once hashed, and that chunk goes to the download as it is. So the page copies
- * each byte once, and each chunk crosses to the service worker as one message. A file's chunks all come back before
- * its hash settles, so before its FILE_END is let through: those waiting in `#unsaved` at any time are the current
- * file's, written by the next write() or fileDone().
+ * worker, which hands each one back once hashed, and that chunk moves on to the download as it is (its buffer
+ * transferred through the service worker's port, never copied). So the page copies each byte once, and each chunk
+ * crosses to the service worker in one message. A file's chunks all come back before its hash settles, so before its
+ * FILE_END is let through: those waiting in `#unsaved` at any time are the current file's, written by the next write()
+ * or fileDone().
  */
 class DownloadSink implements FileSink {
-  readonly #downloads = new Map<number, Promise<Writer>>();
+  readonly #downloads = new Map<number, Promise<Download>>();
   /** The open download of the file being received. */
-  #writer: Writer | undefined;
-  readonly #unsaved: Uint8Array[] = [];
+  #download: Download | undefined;
+  #unsaved: Uint8Array[] = [];
 
   constructor(
-    private readonly saver: Extract<Saver, { mode: 'service-worker' }>,
+    private readonly saver: StreamSaver,
     private readonly hashes: TransferHashes,
   ) {}
 
-  #download(index: number, entry: Entry): Promise<Writer> {
+  #open(index: number, entry: Entry): Promise<Download> {
     let download = this.#downloads.get(index);
     if (!download) {
       // A download has a name, not a path: the folders of a tree go into the name.
-      download = this.saver.open(entry.path.split('/').join('_'), entry.size ?? undefined).then((s) => s.getWriter());
+      download = this.saver.start(entry.path.split('/').join('_'), entry.size ?? undefined);
       this.#downloads.set(index, download);
     }
     return download;
   }
 
-  /** The hashed bytes, in order. */
+  /** The hashed bytes, in order; theirs to give away. */
   readonly save = (chunk: Uint8Array): void => {
     this.#unsaved.push(chunk);
   };
 
-  #drain(writer: Writer): void {
-    for (const chunk of this.#unsaved) void writer.write(chunk).catch(() => {});
-    this.#unsaved.length = 0;
+  #drain(download: Download): void {
+    if (this.#unsaved.length === 0) return;
+    const chunks = this.#unsaved;
+    this.#unsaved = [];
+    download.write(chunks);
   }
 
   async write(index: number, entry: Entry): Promise<void> {
-    this.#writer ??= await this.#download(index, entry);
-    const writer = this.#writer;
-    this.#drain(writer);
-    // A download that lags (or failed: no size then) or a hash that lags: take no more frames until they caught up.
-    const room = writer.desiredSize;
-    if (room === null || room < -SAVE_AHEAD_CHUNKS) await writer.ready;
+    this.#download ??= await this.#open(index, entry);
+    const download = this.#download;
+    this.#drain(download);
+    // A download or a hash that lags: take no more frames until they caught up (a failed download throws here).
+    await download.room();
     await this.hashes.room();
   }
 
   async fileDone(index: number, entry: Entry): Promise<void> {
-    const writer = this.#writer ?? (await this.#download(index, entry));
-    this.#writer = undefined;
+    const download = this.#download ?? (await this.#open(index, entry));
+    this.#download = undefined;
     this.#downloads.delete(index);
-    this.#drain(writer);
-    await writer.close();
+    this.#drain(download);
+    await download.close();
   }
 
   async complete(): Promise<void> {}
 
   async abort(): Promise<void> {
-    // An aborted stream fails its download: a cut file never looks complete.
+    // A failed download: a cut file never looks complete.
     for (const download of this.#downloads.values()) {
-      await download.then((writer) => writer.abort(new Error('the transfer failed'))).catch(() => {});
+      await download.then((d) => d.abort(new Error('the transfer failed'))).catch(() => {});
     }
     this.#downloads.clear();
   }
