@@ -9,10 +9,17 @@
 // and the browser's download writer lighter). A port does not tell this worker when the page goes away, though, and a
 // stream from a closed page would then wait forever: so while a download runs, this worker asks every WATCH_MS whether
 // its page is still there, and fails the download when it is not (a cut file must never look finished, nor hang).
+// Nor does the port tell the page when this worker dies: the page asks through the port ({type: 'alive'}) every
+// couple of seconds, answered at once whatever the download's pace, and fails the download when the answers stop (see
+// web/src/net/save.ts).
 declare const self: ServiceWorkerGlobalScope;
 
 /** What the page sends through a download's port. */
-type PortMessage = { type: 'chunks'; chunks: Uint8Array[] } | { type: 'end' } | { type: 'abort'; reason: string };
+type PortMessage =
+  | { type: 'chunks'; chunks: Uint8Array[] }
+  | { type: 'end' }
+  | { type: 'abort'; reason: string }
+  | { type: 'alive' };
 
 interface PendingDownload {
   name: string;
@@ -51,7 +58,7 @@ function dispositionFor(name: string): string {
 /**
  * The stream of one download, fed from `port`. The page is told how many bytes the browser took ({type: 'saved'}) so
  * it can bound what it hands over, and told when the download was cancelled here ({type: 'cancelled'}) or is complete
- * ({type: 'closed'}: everything is queued here, the page may go).
+ * ({type: 'closed'}: everything is queued here, the page may go); its {type: 'alive'} is answered at once.
  */
 function downloadStream(port: MessagePort, clientId: string | undefined): Pick<PendingDownload, 'stream' | 'fail'> {
   let controller!: ReadableStreamDefaultController<Uint8Array>;
@@ -93,7 +100,10 @@ function downloadStream(port: MessagePort, clientId: string | undefined): Pick<P
   port.onmessage = (event: MessageEvent<PortMessage>) => {
     const message = event.data;
     if (over) return;
-    if (message.type === 'chunks') {
+    if (message.type === 'alive') {
+      // Only that this worker still runs: a paused download or a slow disk must not look like a dead helper.
+      port.postMessage({ type: 'alive' });
+    } else if (message.type === 'chunks') {
       for (const chunk of message.chunks) {
         controller.enqueue(chunk);
         queued += chunk.byteLength;

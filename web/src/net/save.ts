@@ -3,6 +3,12 @@
 // work (no service worker outside a secure context such as plain http on a LAN address) the fallback is a plain
 // download link: the browser's own download manager then receives the pipe, streaming too, but the page sees neither
 // progress nor the end.
+//
+// A port says nothing when its other end dies (Chromium 156 has no MessagePort close event): were the service worker
+// stopped mid-download (a crash, the browser's doing), no 'saved' would come again and room() would wait for good (a
+// transfer stood at 0 B/s for minutes in the e2e test). So while a download runs the page asks the worker every
+// ALIVE_MS whether it is still there; it answers at once, however slowly the browser takes the bytes (a paused
+// download, a slow disk), and ALIVE_MISSES unanswered asks in a row fail the download.
 
 /** One download that runs: bytes handed to it go to the file, in order, as the browser takes them. */
 export interface Download {
@@ -41,6 +47,8 @@ const WORKER_URL = '/_/app/sw.js';
 const SCOPE = '/_/app/dl/';
 const READY_TIMEOUT_MS = 10_000;
 const PING_MS = 10_000;
+const ALIVE_MS = 2000;
+const ALIVE_MISSES = 3;
 /** Bytes handed to a download and not yet taken by the browser before the page holds back (see Download.room). */
 const SAVE_AHEAD_BYTES = 8 * 1024 * 1024;
 
@@ -120,11 +128,15 @@ export async function createSaver(): Promise<Saver> {
     let saved = 0;
     let failure: Error | undefined;
     let waiting: { resolve(): void; reject(error: Error): void } | undefined;
-    let closed: (() => void) | undefined;
+    let closing: { resolve(): void; reject(error: Error): void } | undefined;
+    let unanswered = 0;
+    let alive: ReturnType<typeof setInterval> | undefined;
     const fail = (error: Error) => {
       failure ??= error;
+      clearInterval(alive);
       waiting?.reject(failure);
-      waiting = undefined;
+      closing?.reject(failure);
+      waiting = closing = undefined;
     };
     const ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('the download helper did not answer')), READY_TIMEOUT_MS);
@@ -142,7 +154,9 @@ export async function createSaver(): Promise<Saver> {
         } else if (message.type === 'cancelled') {
           fail(new Error(`the download was cancelled (${message.reason})`));
         } else if (message.type === 'closed') {
-          closed?.();
+          closing?.resolve();
+        } else if (message.type === 'alive') {
+          unanswered = 0;
         }
       };
     });
@@ -154,10 +168,19 @@ export async function createSaver(): Promise<Saver> {
     frame.src = `${SCOPE}${id}`;
     document.body.append(frame);
     hold();
+    alive = setInterval(() => {
+      if (unanswered >= ALIVE_MISSES) {
+        fail(new Error('the download helper stopped; reload the page and try again'));
+        return;
+      }
+      unanswered += 1;
+      port.postMessage({ type: 'alive' });
+    }, ALIVE_MS);
     let done = false;
     const finish = () => {
       if (done) return;
       done = true;
+      clearInterval(alive);
       release();
       port.close();
       // The download belongs to the browser once it has started; the frame only has to outlive its first bytes.
@@ -181,9 +204,15 @@ export async function createSaver(): Promise<Saver> {
         if (failure) throw failure;
         const over = new Promise<void>((resolve, reject) => {
           const timer = setTimeout(() => reject(new Error('the download helper did not answer')), READY_TIMEOUT_MS);
-          closed = () => {
-            clearTimeout(timer);
-            resolve();
+          closing = {
+            resolve: () => {
+              clearTimeout(timer);
+              resolve();
+            },
+            reject: (error) => {
+              clearTimeout(timer);
+              reject(error);
+            },
           };
         });
         port.postMessage({ type: 'end' });
