@@ -60,10 +60,10 @@ function card(page: Page, name: 'Send' | 'Receive'): Locator {
 }
 
 /** Wait until a card's status sentence contains `text`; fail with the sentence it shows instead. */
-async function statusOf(where: Locator, text: string | RegExp): Promise<string> {
+async function statusOf(where: Locator, text: string | RegExp, timeout = STEP_MS): Promise<string> {
   const status = where.getByRole('status');
   try {
-    await status.filter({ hasText: text }).waitFor({ timeout: STEP_MS });
+    await status.filter({ hasText: text }).waitFor({ timeout });
   } catch (err) {
     throw new Error(`status never showed ${text}; it says "${await status.textContent()}"`, { cause: err });
   }
@@ -263,6 +263,32 @@ describe('code transfers that do not happen', () => {
       assert.notEqual(failure, null, 'a cut download must not be a finished file');
       assert.notEqual(failure, 'hung', 'the download must fail once its page is gone, not wait for it');
       assert.notEqual(await sender.exited, 0, 'the sender must not think the file arrived');
+    },
+  );
+
+  test(
+    'the service worker stops mid-transfer: the page notices (it stops answering) and fails the transfer, never hangs',
+    T,
+    async () => {
+      const sender = cli(['send', file, '--p2p-timeout', '2']);
+      const code = await cliCode(sender);
+      const b = await app(direct, `#${code}`);
+      const receive = card(b.page, 'Receive');
+      const download = nextDownload(b.page);
+      await receive.getByRole('button', { name: 'Accept' }).click();
+      await receive.locator('.numbers', { hasText: /[1-9][\d.]* MB of/ }).waitFor({ timeout: STEP_MS });
+      // As a crash or the browser would: nothing tells the page, whose port to the worker just goes quiet.
+      const cdp = await b.context.newCDPSession(b.page);
+      await cdp.send('ServiceWorker.enable');
+      await cdp.send('ServiceWorker.stopAllWorkers');
+      await statusOf(receive, 'the download helper stopped', 15_000);
+      assert.notEqual(await sender.exited, 0, 'the sender must not think the file arrived');
+      const failure = await Promise.race([
+        (await download).failure(),
+        new Promise<string>((resolve) => setTimeout(() => resolve('hung'), 30_000)),
+      ]);
+      assert.notEqual(failure, null, 'a cut download must not be a finished file');
+      assert.notEqual(failure, 'hung', 'the download must fail with its worker, not wait');
     },
   );
 
