@@ -86,6 +86,20 @@ function nextDownload(page: Page): Promise<Download> {
   return download;
 }
 
+/** A download that was cut must fail within 30 s: never end as a finished file, never wait for good. */
+async function downloadFails(download: Download, hangs: string): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const failure = await Promise.race([
+    download.failure(),
+    new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve('hung'), 30_000);
+    }),
+  ]);
+  clearTimeout(timer);
+  assert.notEqual(failure, null, 'a cut download must not be a finished file');
+  assert.notEqual(failure, 'hung', hangs);
+}
+
 async function savedHash(download: Download): Promise<string> {
   const failure = await download.failure();
   assert.equal(failure, null, `the download failed: ${failure}`);
@@ -256,12 +270,7 @@ describe('code transfers that do not happen', () => {
       await receive.locator('.numbers', { hasText: /[1-9][\d.]* MB of/ }).waitFor({ timeout: STEP_MS });
       await b.page.close();
       // The download outlives its page (it is the browser's): only the service worker can end it, and must.
-      const failure = await Promise.race([
-        (await download).failure(),
-        new Promise<string>((resolve) => setTimeout(() => resolve('hung'), 30_000)),
-      ]);
-      assert.notEqual(failure, null, 'a cut download must not be a finished file');
-      assert.notEqual(failure, 'hung', 'the download must fail once its page is gone, not wait for it');
+      await downloadFails(await download, 'the download must fail once its page is gone, not wait for it');
       assert.notEqual(await sender.exited, 0, 'the sender must not think the file arrived');
     },
   );
@@ -283,12 +292,7 @@ describe('code transfers that do not happen', () => {
       await cdp.send('ServiceWorker.stopAllWorkers');
       await statusOf(receive, 'the download helper stopped', 15_000);
       assert.notEqual(await sender.exited, 0, 'the sender must not think the file arrived');
-      const failure = await Promise.race([
-        (await download).failure(),
-        new Promise<string>((resolve) => setTimeout(() => resolve('hung'), 30_000)),
-      ]);
-      assert.notEqual(failure, null, 'a cut download must not be a finished file');
-      assert.notEqual(failure, 'hung', 'the download must fail with its worker, not wait');
+      await downloadFails(await download, 'the download must fail with its worker, not wait');
     },
   );
 
