@@ -86,6 +86,18 @@ function nextDownload(page: Page): Promise<Download> {
   return download;
 }
 
+/** `ferry send` → a page that accepted, once some MB have arrived: where the mid-transfer failures start. */
+async function cliToPageMidway(): Promise<{ sender: Proc; b: AppPage; receive: Locator; download: Promise<Download> }> {
+  const sender = cli(['send', file, '--p2p-timeout', '2']);
+  const code = await cliCode(sender);
+  const b = await app(direct, `#${code}`);
+  const receive = card(b.page, 'Receive');
+  const download = nextDownload(b.page);
+  await receive.getByRole('button', { name: 'Accept' }).click();
+  await receive.locator('.numbers', { hasText: /[1-9][\d.]* MB of/ }).waitFor({ timeout: STEP_MS });
+  return { sender, b, receive, download };
+}
+
 /** A download that was cut must fail within 30 s: never end as a finished file, never wait for good. */
 async function downloadFails(download: Download, hangs: string): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -261,13 +273,7 @@ describe('code transfers that do not happen', () => {
     'the receiving page closes mid-transfer: its download fails (the service worker notices), neither finishes nor hangs',
     T,
     async () => {
-      const sender = cli(['send', file, '--p2p-timeout', '2']);
-      const code = await cliCode(sender);
-      const b = await app(direct, `#${code}`);
-      const receive = card(b.page, 'Receive');
-      const download = nextDownload(b.page);
-      await receive.getByRole('button', { name: 'Accept' }).click();
-      await receive.locator('.numbers', { hasText: /[1-9][\d.]* MB of/ }).waitFor({ timeout: STEP_MS });
+      const { sender, b, download } = await cliToPageMidway();
       await b.page.close();
       // The download outlives its page (it is the browser's): only the service worker can end it, and must.
       await downloadFails(await download, 'the download must fail once its page is gone, not wait for it');
@@ -279,13 +285,7 @@ describe('code transfers that do not happen', () => {
     'the service worker stops mid-transfer: the page notices (it stops answering) and fails the transfer, never hangs',
     T,
     async () => {
-      const sender = cli(['send', file, '--p2p-timeout', '2']);
-      const code = await cliCode(sender);
-      const b = await app(direct, `#${code}`);
-      const receive = card(b.page, 'Receive');
-      const download = nextDownload(b.page);
-      await receive.getByRole('button', { name: 'Accept' }).click();
-      await receive.locator('.numbers', { hasText: /[1-9][\d.]* MB of/ }).waitFor({ timeout: STEP_MS });
+      const { sender, b, receive, download } = await cliToPageMidway();
       // As a crash or the browser would: nothing tells the page, whose port to the worker just goes quiet.
       const cdp = await b.context.newCDPSession(b.page);
       await cdp.send('ServiceWorker.enable');
