@@ -415,15 +415,17 @@ export async function receiveTransfer(channel: FrameChannel, options: ReceiveOpt
           options.onProgress?.({ bytes, total });
           break;
         }
-        case 'data':
+        case 'data': {
+          // Counted first: the sink may hand the data's buffer on (a page transfers it), which empties the view.
+          bytes += event.data.length;
           try {
             await (sink as FileSink).write(event.index, event.entry, event.data);
           } catch (error) {
             throw ioError(event.entry, error);
           }
-          bytes += event.data.length;
           options.onProgress?.({ bytes, total });
           break;
+        }
         case 'file-end':
           if (!event.ok) {
             await sendQuietly(channel, event.reply);

@@ -33,6 +33,9 @@ export const APP_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
+/** The service worker's policy: no fetches, no scripts, only its WebAssembly (the hash of what it saves). */
+export const SW_CSP = "default-src 'none'; script-src 'wasm-unsafe-eval'";
+
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -121,8 +124,9 @@ export class WebApp {
         const headers: OutgoingHttpHeaders = {
           ...common,
           'Cache-Control': file.immutable ? IMMUTABLE : REVALIDATE,
-          // A worker runs under its script's own policy; ours needs nothing beyond answering the page.
-          ...(file.name === 'sw.js' ? { 'Content-Security-Policy': "default-src 'none'" } : {}),
+          // A worker runs under its script's own policy; ours needs nothing beyond answering the page and compiling
+          // its WebAssembly SHA-256.
+          ...(file.name === 'sw.js' ? { 'Content-Security-Policy': SW_CSP } : {}),
         };
         assets.set(`${APP_PREFIX}${file.name}`, makeAsset(await readFile(join(root, file.name)), type, headers));
       }

@@ -203,6 +203,25 @@ for (const mode of ['p2p', 'relay'] as const) {
   });
 }
 
+describe('the download helper', () => {
+  test('its service worker may compile WebAssembly (its SHA-256) and may not fetch', T, async () => {
+    const a = await app(direct);
+    const worker = a.context.serviceWorkers()[0] ?? (await a.context.waitForEvent('serviceworker'));
+    // The smallest module there is: the magic number and version 1.
+    const wasm = await worker.evaluate(
+      "WebAssembly.compile(new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0])).then(() => 'compiled', (e) => e.message)",
+    );
+    assert.equal(wasm, 'compiled', 'without WebAssembly the worker hashes in JavaScript, several times slower');
+    const fetched = await worker.evaluate(() =>
+      fetch('/').then(
+        () => 'fetched',
+        () => 'refused',
+      ),
+    );
+    assert.equal(fetched, 'refused');
+  });
+});
+
 describe('code transfers that do not happen', () => {
   test('a wrong code: both pages say the code is wrong', T, async () => {
     const a = await app(direct);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import { APP_CSP } from '../../src/server/web.ts';
+import { APP_CSP, SW_CSP } from '../../src/server/web.ts';
 import { buildWeb, type WebManifest } from '../../web/build.ts';
 import { startFerry, type TestServer } from '../helpers/ferry.ts';
 import { parseResponse, rawExchange, rawHeader, request, SUITE_TIMEOUT } from '../helpers/relay.ts';
@@ -91,6 +91,8 @@ describe('web app serving', { timeout: SUITE_TIMEOUT }, () => {
       assert.equal(response.statusLine, 'HTTP/1.1 200 OK', file.name);
       assert.match(one(response, 'content-type') ?? '', types[file.name.split('.').pop() as string] as RegExp);
       assert.equal(one(response, 'x-content-type-options'), 'nosniff');
+      // The service worker runs under its script's policy: nothing but its WebAssembly.
+      if (file.name === 'sw.js') assert.equal(one(response, 'content-security-policy'), SW_CSP);
       assert.equal(
         one(response, 'cache-control'),
         file.immutable ? 'public, max-age=31536000, immutable' : 'no-cache',

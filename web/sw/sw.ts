@@ -1,8 +1,10 @@
 // The app's service worker has one job: turn bytes the page hands it into an ordinary browser download, so a received
-// file goes to disk as it arrives instead of piling up in memory. The page posts {id, name, size} with a MessagePort,
-// then points a hidden frame at /_/app/dl/<id>; this worker answers that request with a stream of what comes through
-// the port, as an attachment. It controls nothing else (its scope is /_/app/dl/) and keeps no state beyond the
-// downloads that run.
+// file goes to disk as it arrives instead of piling up in memory. The page posts {id, name, size, hash} with a
+// MessagePort, then points a hidden frame at /_/app/dl/<id>; this worker answers that request with a stream of what
+// comes through the port, as an attachment. It controls nothing else (its scope is /_/app/dl/) and keeps no state
+// beyond the downloads that run. With `hash` it also computes the SHA-256 of what it saves, for the page to ask for
+// ({type: 'digest'}) before it lets the file count as received: a code transfer's receiving page hands its frames
+// here as they came off the data channel, so each byte leaves the page once and is hashed where it is saved.
 //
 // Why a port rather than a transferred ReadableStream: the page transfers its chunks' buffers through a port, where a
 // transferred stream copies every chunk once on each side (measured: this worker's CPU halved, the page's main thread
@@ -12,6 +14,9 @@
 // Nor does the port tell the page when this worker dies: the page asks through the port ({type: 'alive'}) every
 // couple of seconds, answered at once whatever the download's pace, and fails the download when the answers stop (see
 // web/src/net/save.ts).
+import { createSHA256 } from 'hash-wasm';
+import { Sha256 } from '../../src/protocol/transfer.ts';
+
 declare const self: ServiceWorkerGlobalScope;
 
 /** What the page sends through a download's port. */
@@ -19,6 +24,7 @@ type PortMessage =
   | { type: 'chunks'; chunks: Uint8Array[] }
   | { type: 'end' }
   | { type: 'abort'; reason: string }
+  | { type: 'digest' }
   | { type: 'alive' };
 
 interface PendingDownload {
@@ -39,7 +45,24 @@ const WATCH_MS = 1000;
 const QUEUE_BYTES = 1024 * 1024;
 const pending = new Map<string, PendingDownload>();
 
-function isDownloadMessage(data: unknown): data is { type: 'download'; id: string; name: string; size?: number } {
+interface Hash {
+  update(chunk: Uint8Array): unknown;
+  hex(): string;
+}
+
+/** A WebAssembly SHA-256, or the JavaScript one where WebAssembly is switched off (some hardened browsers). */
+async function newHash(): Promise<Hash> {
+  try {
+    const wasm = await createSHA256();
+    return { update: (chunk) => wasm.update(chunk), hex: () => wasm.digest('hex') };
+  } catch {
+    return new Sha256();
+  }
+}
+
+function isDownloadMessage(
+  data: unknown,
+): data is { type: 'download'; id: string; name: string; size?: number; hash?: boolean } {
   if (typeof data !== 'object' || data === null) return false;
   const d = data as Record<string, unknown>;
   return (
@@ -60,7 +83,11 @@ function dispositionFor(name: string): string {
  * it can bound what it hands over, and told when the download was cancelled here ({type: 'cancelled'}) or is complete
  * ({type: 'closed'}: everything is queued here, the page may go); its {type: 'alive'} is answered at once.
  */
-function downloadStream(port: MessagePort, clientId: string | undefined): Pick<PendingDownload, 'stream' | 'fail'> {
+function downloadStream(
+  port: MessagePort,
+  clientId: string | undefined,
+  hash: Hash | undefined,
+): Pick<PendingDownload, 'stream' | 'fail'> {
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let queued = 0;
   let acknowledged = 0;
@@ -105,10 +132,13 @@ function downloadStream(port: MessagePort, clientId: string | undefined): Pick<P
       port.postMessage({ type: 'alive' });
     } else if (message.type === 'chunks') {
       for (const chunk of message.chunks) {
+        hash?.update(chunk);
         controller.enqueue(chunk);
         queued += chunk.byteLength;
       }
       acknowledge();
+    } else if (message.type === 'digest' && hash) {
+      port.postMessage({ type: 'digest', hex: hash.hex() });
     } else if (message.type === 'end') {
       // Everything is queued: the stream ends once the browser took it, whatever the page does from now on.
       controller.close();
@@ -150,8 +180,11 @@ self.addEventListener('message', (event) => {
     }
   }
   const source = event.source as Client | null;
-  pending.set(data.id, { name: data.name, size: data.size, posted: now, ...downloadStream(port, source?.id) });
-  port.postMessage({ type: 'ready', id: data.id });
+  const ready = (data.hash ? newHash() : Promise.resolve(undefined)).then((hash) => {
+    pending.set(data.id, { name: data.name, size: data.size, posted: now, ...downloadStream(port, source?.id, hash) });
+    port.postMessage({ type: 'ready', id: data.id });
+  });
+  event.waitUntil(ready);
 });
 
 self.addEventListener('fetch', (event) => {

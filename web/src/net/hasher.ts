@@ -1,7 +1,7 @@
 // Incremental SHA-256s that run in a worker (workers/sha256.ts) so hashing does not slow a transfer, with a bound on
 // the bytes in flight so a slow hash holds the stream back instead of queueing memory. Two shapes: a StreamHasher for
-// the relay screen's downloads, and hashes for the code transfers' sessions (transfer-session.ts's SettlingSha256),
-// which can pass the bytes they hashed on to a download, so that a receiving page copies each byte once.
+// the relay screen's downloads, and hashes for a sending page's code transfers (transfer-session.ts's SettlingSha256).
+// (A receiving page's code transfers are hashed by the service worker that saves them: screens/code.ts.)
 // Where a worker cannot start, the hash runs here, on the page's thread.
 
 import { type IncrementalSha256, Sha256 } from '../../../src/protocol/transfer.ts';
@@ -14,16 +14,12 @@ const MAX_IN_FLIGHT = 8 * 1024 * 1024;
 // bytes were copied for it anyway).
 const BATCH_BYTES = 1024 * 1024;
 
-type Reply = { type: 'ack'; bytes: number; chunk?: Uint8Array } | { type: 'digest'; id: number; hex: string };
-/** Where a hashed chunk goes next (a download); chunks arrive there in the order they were hashed. */
-export type PassOn = (chunk: Uint8Array) => void;
+type Reply = { type: 'ack'; bytes: number } | { type: 'digest'; id: number; hex: string };
 
 /** One worker that hashes any number of streams, each under its own id. */
 class HashWorker {
   private inFlight = 0;
   private readonly waiting: (() => void)[] = [];
-  /** Where each chunk posted with a PassOn goes once it is back, in order (the worker answers in order). */
-  private readonly returning: PassOn[] = [];
   private readonly digests = new Map<number, { resolve(hex: string): void; reject(error: Error): void }>();
   private nextId = 0;
   private failure: Error | undefined;
@@ -33,7 +29,6 @@ class HashWorker {
       const message = event.data;
       if (message.type === 'ack') {
         this.inFlight -= message.bytes;
-        if (message.chunk) this.returning.shift()?.(message.chunk);
         if (this.inFlight <= MAX_IN_FLIGHT / 2) for (const resolve of this.waiting.splice(0)) resolve();
       } else {
         this.digests.get(message.id)?.resolve(message.hex);
@@ -57,10 +52,9 @@ class HashWorker {
     // without transferring would clone its whole buffer anyway.
     this.hand(id, chunk.slice());
   }
-  /** Posts bytes that are ours alone: their buffer moves to the worker, uncopied (and back to `back`, once hashed). */
-  hand(id: number, owned: Uint8Array, back?: PassOn): void {
-    if (back) this.returning.push(back);
-    this.worker.postMessage({ type: 'data', id, chunk: owned, back: back !== undefined }, [owned.buffer]);
+  /** Posts bytes that are ours alone: their buffer moves to the worker, uncopied. */
+  hand(id: number, owned: Uint8Array): void {
+    this.worker.postMessage({ type: 'data', id, chunk: owned }, [owned.buffer]);
     this.inFlight += owned.length;
   }
 
@@ -143,10 +137,7 @@ class WorkerSha256 implements SettlingSha256 {
   private result: string | undefined;
   private batch: Uint8Array | undefined;
   private filled = 0;
-  constructor(
-    private readonly worker: HashWorker,
-    private readonly passOn?: PassOn,
-  ) {
+  constructor(private readonly worker: HashWorker) {
     this.id = worker.newId();
   }
   get bytes(): number {
@@ -169,7 +160,7 @@ class WorkerSha256 implements SettlingSha256 {
   }
   private flush(): void {
     if (!this.batch || this.filled === 0) return;
-    this.worker.hand(this.id, this.batch.subarray(0, this.filled), this.passOn);
+    this.worker.hand(this.id, this.batch.subarray(0, this.filled));
     this.batch = undefined;
     this.filled = 0;
   }
@@ -179,26 +170,10 @@ class WorkerSha256 implements SettlingSha256 {
   }
 }
 
-/** Where no worker could start: hashed on this thread, a copy of each piece passed on at once (it is the caller's). */
-class LocalSha256 extends Sha256 {
-  constructor(private readonly passOn: PassOn) {
-    super();
-  }
-  override update(bytes: Uint8Array): this {
-    super.update(bytes);
-    this.passOn(bytes.slice());
-    return this;
-  }
-}
-
 /** The hashes of one code transfer, in one worker: what transfer-session.ts's createHash takes. */
 export interface TransferHashes {
-  /**
-   * A fresh hash per file; a plain one on this thread where no worker could start. With `passOn`, every byte it hashed
-   * goes there next, in order, in pieces of up to 1 MiB that are the receiver's to keep; a hash settles only once all
-   * of them went (a receiving page saves its bytes that way: the hash's copy is the download's).
-   */
-  create(passOn?: PassOn): IncrementalSha256;
+  /** A fresh hash per file; a plain one on this thread where no worker could start. */
+  create(): IncrementalSha256;
   /** Resolves at once (undefined) unless the worker lags too far behind: read or save nothing more until then. */
   room(): Promise<void> | undefined;
   /** The transfer is over: stop the worker. */
@@ -208,10 +183,10 @@ export interface TransferHashes {
 export function transferHashes(): TransferHashes {
   const worker = startWorker();
   if (!worker) {
-    return { create: (passOn) => (passOn ? new LocalSha256(passOn) : new Sha256()), room: () => undefined, close() {} };
+    return { create: () => new Sha256(), room: () => undefined, close() {} };
   }
   return {
-    create: (passOn) => new WorkerSha256(worker, passOn),
+    create: () => new WorkerSha256(worker),
     room: () => worker.room(),
     close: () => worker.terminate(),
   };

@@ -19,6 +19,9 @@ export interface Download {
    * Rejects once the download failed (cancelled in the browser, its helper gone).
    */
   room(): Promise<void> | undefined;
+  /** The SHA-256 of everything handed over, computed by the worker as it saved it; only for a download started with
+   * `hash`, and once, at the end. */
+  digest(): Promise<string>;
   /** Everything was handed over: the download completes (the page may close once this resolved). */
   close(): Promise<void>;
   /** The download fails: a cut file never looks complete. */
@@ -29,8 +32,11 @@ export interface StreamSaver {
   mode: 'service-worker';
   /** Start a download called `name`; what is written to the returned stream lands in the file. */
   open(name: string, size?: number): Promise<WritableStream<Uint8Array>>;
-  /** The same, for bytes that are the caller's to give away: their buffers move to the download, uncopied. */
-  start(name: string, size?: number): Promise<Download>;
+  /**
+   * The same, for bytes that are the caller's to give away: their buffers move to the download, uncopied. With `hash`
+   * the worker also hashes them (see Download.digest).
+   */
+  start(name: string, size?: number, hash?: boolean): Promise<Download>;
 }
 
 export interface LinkSaver {
@@ -118,7 +124,7 @@ export async function createSaver(): Promise<Saver> {
   };
 
   /** The download's end of the port the service worker feeds it from (see web/sw/sw.ts). */
-  const start = async (name: string, size?: number): Promise<Download> => {
+  const start = async (name: string, size?: number, hash = false): Promise<Download> => {
     const worker = registration.active;
     if (!worker) throw new Error('the download helper is not running; reload the page');
     const id = crypto.randomUUID();
@@ -129,6 +135,7 @@ export async function createSaver(): Promise<Saver> {
     let failure: Error | undefined;
     let waiting: { resolve(): void; reject(error: Error): void } | undefined;
     let closing: { resolve(): void; reject(error: Error): void } | undefined;
+    let digesting: { resolve(hex: string): void; reject(error: Error): void } | undefined;
     let unanswered = 0;
     let alive: ReturnType<typeof setInterval> | undefined;
     const fail = (error: Error) => {
@@ -136,11 +143,12 @@ export async function createSaver(): Promise<Saver> {
       clearInterval(alive);
       waiting?.reject(failure);
       closing?.reject(failure);
-      waiting = closing = undefined;
+      digesting?.reject(failure);
+      waiting = closing = digesting = undefined;
     };
     const ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('the download helper did not answer')), READY_TIMEOUT_MS);
-      port.onmessage = (event: MessageEvent<{ type: string; bytes?: number; reason?: string }>) => {
+      port.onmessage = (event: MessageEvent<{ type: string; bytes?: number; reason?: string; hex?: string }>) => {
         const message = event.data;
         if (message.type === 'ready') {
           clearTimeout(timer);
@@ -153,6 +161,9 @@ export async function createSaver(): Promise<Saver> {
           }
         } else if (message.type === 'cancelled') {
           fail(new Error(`the download was cancelled (${message.reason})`));
+        } else if (message.type === 'digest') {
+          digesting?.resolve(message.hex ?? '');
+          digesting = undefined;
         } else if (message.type === 'closed') {
           closing?.resolve();
         } else if (message.type === 'alive') {
@@ -160,7 +171,7 @@ export async function createSaver(): Promise<Saver> {
         }
       };
     });
-    worker.postMessage({ type: 'download', id, name, size }, [channel.port2]);
+    worker.postMessage({ type: 'download', id, name, size, hash }, [channel.port2]);
     await ready;
     const frame = document.createElement('iframe');
     frame.hidden = true;
@@ -198,6 +209,14 @@ export async function createSaver(): Promise<Saver> {
         if (handed - saved <= SAVE_AHEAD_BYTES) return undefined;
         return new Promise((resolve, reject) => {
           waiting = { resolve, reject };
+        });
+      },
+      digest() {
+        if (failure) return Promise.reject(failure);
+        if (!hash) return Promise.reject(new Error('this download is not hashed'));
+        return new Promise((resolve, reject) => {
+          digesting = { resolve, reject };
+          port.postMessage({ type: 'digest' });
         });
       },
       async close() {

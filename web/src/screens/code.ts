@@ -7,6 +7,7 @@ import {
   type Decision,
   type FileSink,
   receiveTransfer,
+  type SettlingSha256,
   sendTransfer,
   TransferError,
   type TransferResult,
@@ -104,62 +105,116 @@ async function* readFile(file: Blob, hashes: TransferHashes): AsyncIterable<Uint
   }
 }
 
+/** SHA-256 of no bytes: an empty file's download gets nothing to hash. */
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+/** Frames are handed to the download in messages of at least this much (one post per frame would cost more). */
+const SAVE_BATCH_BYTES = 1024 * 1024;
+
 /**
  * Each file of an accepted offer becomes its own download, written as it arrives, closed once its hash matched. The
- * bytes come through the file's hash (`hashes.create(sink.save)`): it gathers the frames into 1 MiB chunks for its
- * worker, which hands each one back once hashed, and that chunk moves on to the download as it is (its buffer
- * transferred through the service worker's port, never copied). So the page copies each byte once, and each chunk
- * crosses to the service worker in one message. A file's chunks all come back before its hash settles, so before its
- * FILE_END is let through: those waiting in `#unsaved` at any time are the current file's, written by the next write()
- * or fileDone().
+ * service worker that writes the download also hashes it (`hash()` is the file's hash): each byte leaves the page
+ * once. Over a data channel every frame has its own buffer, which moves to the worker as it is (transferred, never
+ * copied), a megabyte's worth per message; the relay's frames share their buffers, so they are copied into 1 MiB
+ * chunks first.
  */
 class DownloadSink implements FileSink {
   readonly #downloads = new Map<number, Promise<Download>>();
   /** The open download of the file being received. */
   #download: Download | undefined;
   #unsaved: Uint8Array[] = [];
+  #unsavedBytes = 0;
+  #batch: Uint8Array | undefined;
+  #filled = 0;
 
   constructor(
     private readonly saver: StreamSaver,
-    private readonly hashes: TransferHashes,
+    /** Whether each frame's data is alone in its buffer (a data channel's), so that buffer can be handed over. */
+    private readonly ownBuffers: boolean,
   ) {}
 
   #open(index: number, entry: Entry): Promise<Download> {
     let download = this.#downloads.get(index);
     if (!download) {
       // A download has a name, not a path: the folders of a tree go into the name.
-      download = this.saver.start(entry.path.split('/').join('_'), entry.size ?? undefined);
+      download = this.saver.start(entry.path.split('/').join('_'), entry.size ?? undefined, true);
       this.#downloads.set(index, download);
     }
     return download;
   }
 
-  /** The hashed bytes, in order; theirs to give away. */
-  readonly save = (chunk: Uint8Array): void => {
-    this.#unsaved.push(chunk);
-  };
+  /** The current file's hash: what it is given is saved, and hashed by the worker as it is. */
+  hash(): SettlingSha256 {
+    let count = 0;
+    let result: string | undefined;
+    return {
+      get bytes() {
+        return count;
+      },
+      update: (bytes: Uint8Array) => {
+        count += bytes.length;
+        this.#take(bytes);
+      },
+      settle: async () => {
+        if (count === 0) result = EMPTY_SHA256;
+        else {
+          const download = this.#download as Download;
+          this.#drain(download, true);
+          result = await download.digest();
+        }
+      },
+      hex: () => {
+        if (result === undefined) throw new Error('the SHA-256 was asked for before it settled');
+        return result;
+      },
+    };
+  }
 
-  #drain(download: Download): void {
+  #take(bytes: Uint8Array): void {
+    this.#unsavedBytes += bytes.length;
+    if (this.ownBuffers) {
+      this.#unsaved.push(bytes);
+      return;
+    }
+    for (let at = 0; at < bytes.length; ) {
+      this.#batch ??= new Uint8Array(SAVE_BATCH_BYTES);
+      const take = Math.min(bytes.length - at, SAVE_BATCH_BYTES - this.#filled);
+      this.#batch.set(bytes.subarray(at, at + take), this.#filled);
+      this.#filled += take;
+      at += take;
+      if (this.#filled === SAVE_BATCH_BYTES) this.#endBatch();
+    }
+  }
+
+  #endBatch(): void {
+    if (!this.#batch || this.#filled === 0) return;
+    this.#unsaved.push(this.#batch.subarray(0, this.#filled));
+    this.#batch = undefined;
+    this.#filled = 0;
+  }
+
+  #drain(download: Download, all: boolean): void {
+    if (all) this.#endBatch();
+    else if (this.#unsavedBytes < SAVE_BATCH_BYTES) return;
     if (this.#unsaved.length === 0) return;
     const chunks = this.#unsaved;
     this.#unsaved = [];
+    this.#unsavedBytes = 0;
     download.write(chunks);
   }
 
   async write(index: number, entry: Entry): Promise<void> {
     this.#download ??= await this.#open(index, entry);
     const download = this.#download;
-    this.#drain(download);
-    // A download or a hash that lags: take no more frames until they caught up (a failed download throws here).
+    this.#drain(download, false);
+    // A download that lags: take no more frames until it caught up (a failed download throws here).
     await download.room();
-    await this.hashes.room();
   }
 
   async fileDone(index: number, entry: Entry): Promise<void> {
     const download = this.#download ?? (await this.#open(index, entry));
     this.#download = undefined;
     this.#downloads.delete(index);
-    this.#drain(download);
+    this.#drain(download, true);
     await download.close();
   }
 
@@ -443,7 +498,6 @@ function receivePanel(
     view.reset();
     view.setStatus('busy', 'Reaching the server…');
     const details: HTMLElement[] = [];
-    const fileHashes = transferHashes();
     try {
       const session = await openSession(
         'receiver',
@@ -465,7 +519,9 @@ function receivePanel(
       view.setExtra(...details);
       view.setStatus('busy', 'Connected; waiting for the offer…');
       const saver = await context.saver;
-      const sink = saver.mode === 'service-worker' ? new DownloadSink(saver, fileHashes) : undefined;
+      // A data channel delivers each frame in a buffer of its own; the relay's frames are views into shared chunks.
+      const ownBuffers = session.channel.transport === 'p2p';
+      const sink = saver.mode === 'service-worker' ? new DownloadSink(saver, ownBuffers) : undefined;
       let meter: ReturnType<TransferView['track']> | undefined;
       const result = await receiveTransfer(session.channel, {
         signal,
@@ -478,8 +534,8 @@ function receivePanel(
           }
           return decision;
         },
-        // The sink's bytes come through the hashes (see DownloadSink).
-        createHash: () => fileHashes.create(sink?.save),
+        // The sink's bytes come through its hashes (see DownloadSink).
+        createHash: sink && (() => sink.hash()),
         onProgress: ({ bytes }) => meter?.update(bytes),
       });
       view.finish();
@@ -493,8 +549,6 @@ function receivePanel(
       const shown = ours ? new CodeFailure('declined', 'You declined; nothing was saved.') : describeFailure(error);
       view.element.dataset.failure = shown.kind;
       view.setStatus(shown.kind === 'declined' ? 'warn' : 'failed', shown.message);
-    } finally {
-      fileHashes.close();
     }
   };
   const runner = oneAtATime(form, cancelButton, setBusy, 'receiver', receive);

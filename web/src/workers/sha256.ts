@@ -2,12 +2,11 @@
 // halved the receive speed (measured: 26 MB/s instead of 65-75 MB/s over the relay), here it runs on another core, in
 // WebAssembly (hash-wasm: about twice @noble's JavaScript here) where the browser allows it. The page posts each
 // stream's chunks in order and one "end", tagged with the stream's id (several hashes may run at once); each chunk is
-// acknowledged so the page can bound what is in flight. A chunk on its way to a download comes back with its
-// acknowledgement (transferred, so never copied), to be saved once hashed.
+// acknowledged so the page can bound what is in flight.
 import { createSHA256, type IHasher } from 'hash-wasm';
 import { Sha256 } from '../../../src/protocol/transfer.ts';
 
-type Incoming = { type: 'data'; id: number; chunk: Uint8Array; back: boolean } | { type: 'end'; id: number };
+type Incoming = { type: 'data'; id: number; chunk: Uint8Array } | { type: 'end'; id: number };
 
 declare const self: {
   onmessage: ((event: MessageEvent<Incoming>) => void) | null;
@@ -43,8 +42,7 @@ async function handle(message: Incoming): Promise<void> {
   if (message.type === 'data') {
     const { chunk } = message;
     (await hash).update(chunk);
-    if (message.back) self.postMessage({ type: 'ack', bytes: chunk.length, chunk }, [chunk.buffer]);
-    else self.postMessage({ type: 'ack', bytes: chunk.length });
+    self.postMessage({ type: 'ack', bytes: chunk.length });
   } else {
     hashes.delete(message.id);
     self.postMessage({ type: 'digest', id: message.id, hex: (await hash).hex() });
