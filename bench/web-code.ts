@@ -3,9 +3,11 @@
 //   b2b: page → page through the code screen (P2P) vs. a bare two-page RTCDataChannel sender/receiver (64 KiB
 //        messages read from the same File, 4 MiB high / 2 MiB low watermark, as the app's sender);
 //   b2c: page → `ferry receive` vs. that bare page sender → a bare node-datachannel receiver (bench/transfer.ts --bare);
-//   c2b: `ferry send` → page vs. a bare node-datachannel sender (64 KiB, 1 MiB / 512 KiB, as the CLI) → a bare page.
-// Ferry's time runs from the receiver's Accept (a click, or --yes) to its verified end: reading, both SHA-256s, and
-// the page's download (or the CLI's file) are in it; the bare receivers only count bytes in memory.
+//   c2b: `ferry send` → page vs. a bare node-datachannel sender (the same file in 64 KiB messages, 1 MiB / 512 KiB, as
+//        the CLI) → a bare page.
+// Every bare sender reads the file, as Ferry's do. Ferry's time runs from the receiver's Accept (a click, or --yes) to
+// its verified end: both SHA-256s and the page's download (or the CLI's file) are in it; the bare receivers only count
+// bytes in memory.
 // Chromium gathers on every interface, so this runs itself in a loopback-only network namespace (unshare --net).
 // Usage: node --import tsx bench/web-code.ts [--runs 3] [--mib 256] [--only b2b,b2c,c2b] [--profile]
 // --profile prints where the app's pages spend each Ferry transfer (CPU self time of their main thread).
@@ -187,8 +189,11 @@ async function main(): Promise<void> {
     if (transport !== 'p2p') throw new Error(`the transfer went over ${transport}`);
     return { app, mibs: bytes / MiB / seconds };
   };
-  const bareNode = (role: 'sender' | 'receiver') =>
-    fork(TRANSFER, ['--bare', role, String(bytes)], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  const bareNode = (role: 'sender' | 'receiver', from?: string) =>
+    fork(TRANSFER, ['--bare', role, String(bytes), ...(from ? [from] : [])], {
+      execArgv: ['--import', 'tsx'],
+      stdio: 'inherit',
+    });
 
   /** Closes what a measurement opened, whether it finished or not. */
   const closing = async (contexts: AppPage[], nodes: ChildProcess[] = []) => {
@@ -260,7 +265,7 @@ async function main(): Promise<void> {
   };
   const bareC2B = async (): Promise<number> => {
     const b = await page();
-    const node = bareNode('sender');
+    const node = bareNode('sender', file);
     try {
       await barePage(b);
       const received = receiveAll(b.page, bytes);
@@ -317,7 +322,7 @@ async function main(): Promise<void> {
   const names: Record<string, [string, string]> = {
     b2b: ['page → page, code screen (P2P, verified, saved)', 'bare page → page data channel (memory)'],
     b2c: ['page → `ferry receive` (P2P, verified, saved)', 'bare page → bare node-datachannel (memory)'],
-    c2b: ['`ferry send` → page (P2P, verified, saved)', 'bare node-datachannel → bare page (memory)'],
+    c2b: ['`ferry send` → page (P2P, verified, saved)', 'bare node-datachannel (file) → bare page (memory)'],
   };
   const lines = [
     `${values.mib} MiB, ${runs} interleaved run(s) per side; ${machine}; load average at the end ${loadAverage()}`,
