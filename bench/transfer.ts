@@ -42,8 +42,11 @@ type PeerMessage =
 /** Native objects that JavaScript no longer references are collected, and their channels close with them. */
 const keepAlive: unknown[] = [];
 
-/** `file`: the sender reads it and the receiver writes its copy there, as ferry does; none: memory to memory. */
-async function barePeer(role: 'sender' | 'receiver', total: number, file?: string): Promise<void> {
+/**
+ * `file`: the sender reads it and the receiver writes its copy there, as ferry does; none: memory to memory. `hash`:
+ * the sender also computes the file's SHA-256 as it reads it, as ferry does (bench/web-code.ts's equal-work baseline).
+ */
+async function barePeer(role: 'sender' | 'receiver', total: number, file?: string, hash = false): Promise<void> {
   const { PeerConnection, cleanup } = await import('node-datachannel');
   const pc = new PeerConnection(role, { iceServers: [], bindAddress: '127.0.0.1' });
   keepAlive.push(pc);
@@ -94,9 +97,14 @@ async function barePeer(role: 'sender' | 'receiver', total: number, file?: strin
   let chunk = randomFillSync(Buffer.alloc(CHUNK));
   // From a file: 1 MiB reads into one buffer, sent as 64 KiB messages (the channel copies each one).
   const source = file === undefined ? undefined : { fd: openSync(file, 'r'), buffer: Buffer.alloc(READ_BYTES), at: 0 };
+  const digest = hash ? createHash('sha256') : undefined;
   const next = (): Buffer => {
     if (!source) return chunk;
-    if (source.at % READ_BYTES === 0) readSync(source.fd, source.buffer, 0, READ_BYTES, null);
+    if (source.at % READ_BYTES === 0) {
+      const read = readSync(source.fd, source.buffer, 0, READ_BYTES, null);
+      digest?.update(source.buffer.subarray(0, read));
+      if (source.at + READ_BYTES >= total) digest?.digest();
+    }
     chunk = source.buffer.subarray(source.at % READ_BYTES, (source.at % READ_BYTES) + CHUNK);
     source.at += CHUNK;
     return chunk;
@@ -423,6 +431,7 @@ if (bareIndex >= 0) {
     process.argv[bareIndex + 1] as 'sender' | 'receiver',
     Number(process.argv[bareIndex + 2]),
     process.argv[bareIndex + 3],
+    process.argv[bareIndex + 4] === '--hash',
   );
 } else {
   await main();
