@@ -14,8 +14,7 @@
 // Nor does the port tell the page when this worker dies: the page asks through the port ({type: 'alive'}) every
 // couple of seconds, answered at once whatever the download's pace, and fails the download when the answers stop (see
 // web/src/net/save.ts).
-import { createSHA256 } from 'hash-wasm';
-import { Sha256 } from '../../src/protocol/transfer.ts';
+import { type Hash, newHash } from '../src/workers/wasm-sha256.ts';
 
 declare const self: ServiceWorkerGlobalScope;
 
@@ -45,21 +44,6 @@ const WATCH_MS = 1000;
 const QUEUE_BYTES = 1024 * 1024;
 const pending = new Map<string, PendingDownload>();
 
-interface Hash {
-  update(chunk: Uint8Array): unknown;
-  hex(): string;
-}
-
-/** A WebAssembly SHA-256, or the JavaScript one where WebAssembly is switched off (some hardened browsers). */
-async function newHash(): Promise<Hash> {
-  try {
-    const wasm = await createSHA256();
-    return { update: (chunk) => wasm.update(chunk), hex: () => wasm.digest('hex') };
-  } catch {
-    return new Sha256();
-  }
-}
-
 function isDownloadMessage(
   data: unknown,
 ): data is { type: 'download'; id: string; name: string; size?: number; hash?: boolean } {
@@ -69,7 +53,8 @@ function isDownloadMessage(
     d.type === 'download' &&
     typeof d.id === 'string' &&
     typeof d.name === 'string' &&
-    (d.size === undefined || typeof d.size === 'number')
+    (d.size === undefined || typeof d.size === 'number') &&
+    (d.hash === undefined || typeof d.hash === 'boolean')
   );
 }
 

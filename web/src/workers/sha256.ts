@@ -3,8 +3,7 @@
 // WebAssembly (hash-wasm: about twice @noble's JavaScript here) where the browser allows it. The page posts each
 // stream's chunks in order and one "end", tagged with the stream's id (several hashes may run at once); each chunk is
 // acknowledged so the page can bound what is in flight.
-import { createSHA256, type IHasher } from 'hash-wasm';
-import { Sha256 } from '../../../src/protocol/transfer.ts';
+import { type Hash, newHash } from './wasm-sha256.ts';
 
 type Incoming = { type: 'data'; id: number; chunk: Uint8Array } | { type: 'end'; id: number };
 
@@ -12,22 +11,6 @@ declare const self: {
   onmessage: ((event: MessageEvent<Incoming>) => void) | null;
   postMessage(message: unknown, transfer?: Transferable[]): void;
 };
-
-interface Hash {
-  update(chunk: Uint8Array): unknown;
-  hex(): string;
-}
-
-/** A WebAssembly hash, or the JavaScript one where WebAssembly is switched off (some hardened browsers). */
-async function newHash(): Promise<Hash> {
-  let wasm: IHasher;
-  try {
-    wasm = await createSHA256();
-  } catch {
-    return new Sha256();
-  }
-  return { update: (chunk) => wasm.update(chunk), hex: () => wasm.digest('hex') };
-}
 
 const hashes = new Map<number, Promise<Hash>>();
 // Creating a WebAssembly hash is asynchronous: messages are handled one after another, in order.
