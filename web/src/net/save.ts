@@ -19,8 +19,10 @@ export interface Download {
    * Rejects once the download failed (cancelled in the browser, its helper gone).
    */
   room(): Promise<void> | undefined;
-  /** The SHA-256 of everything handed over, computed by the worker as it saved it; only for a download started with
-   * `hash`, and once, at the end. */
+  /**
+   * The SHA-256 of everything handed over, computed by the worker as it saved it: only for a download started with
+   * `hash`, and once, at the end. Rejects once the download failed.
+   */
   digest(): Promise<string>;
   /** Everything was handed over: the download completes (the page may close once this resolved). */
   close(): Promise<void>;
