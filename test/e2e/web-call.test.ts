@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { DESKTOP, PHONE, screenshot } from '../helpers/browser.ts';
+import { DESKTOP, PHONE, pageUntil, screenshot } from '../helpers/browser.ts';
 import {
   card,
   connected,
@@ -71,9 +71,7 @@ describe('web app: video calls in Chromium', { timeout: 120_000 }, () => {
       await Promise.all([connected(alice.page), connected(bob.page)]);
       for (const page of [alice.page, bob.page]) {
         await page.locator('video.remote[data-peer]').waitFor({ timeout: STEP_MS });
-        await page.waitForFunction("document.querySelector('video.remote').videoWidth > 0", undefined, {
-          timeout: STEP_MS,
-        });
+        await pageUntil(page, "document.querySelector('video.remote').videoWidth > 0", STEP_MS);
         const live = await remoteFrames(page);
         assert.ok(live.frames >= 5, `the remote video advances (${live.frames} frames in 1.5 s)`);
         assert.ok(live.width > 0 && live.height > 0);
