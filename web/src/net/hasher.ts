@@ -6,6 +6,7 @@
 
 import { type IncrementalSha256, Sha256 } from '../../../src/protocol/transfer.ts';
 import type { SettlingSha256 } from '../../../src/protocol/transfer-session.ts';
+import { Gatherer } from '../lib/gather.ts';
 
 declare const FERRY_SHA256_WORKER: string;
 
@@ -132,37 +133,25 @@ export function createHasher(): StreamHasher {
 }
 
 class WorkerSha256 implements SettlingSha256 {
-  private readonly id: number;
   private count = 0;
   private result: string | undefined;
-  private batch: Uint8Array | undefined;
-  private filled = 0;
+  private readonly id: number;
+  private readonly batches: Gatherer;
   constructor(private readonly worker: HashWorker) {
-    this.id = worker.newId();
+    const id = worker.newId();
+    this.id = id;
+    this.batches = new Gatherer(BATCH_BYTES, (batch) => worker.hand(id, batch));
   }
   get bytes(): number {
     return this.count;
   }
   update(bytes: Uint8Array): void {
     this.count += bytes.length;
-    for (let at = 0; at < bytes.length; ) {
-      this.batch ??= new Uint8Array(BATCH_BYTES);
-      const take = Math.min(bytes.length - at, BATCH_BYTES - this.filled);
-      this.batch.set(bytes.subarray(at, at + take), this.filled);
-      this.filled += take;
-      at += take;
-      if (this.filled === BATCH_BYTES) this.flush();
-    }
+    this.batches.push(bytes);
   }
   async settle(): Promise<void> {
-    this.flush();
+    this.batches.flush();
     this.result ??= await this.worker.digest(this.id);
-  }
-  private flush(): void {
-    if (!this.batch || this.filled === 0) return;
-    this.worker.hand(this.id, this.batch.subarray(0, this.filled));
-    this.batch = undefined;
-    this.filled = 0;
   }
   hex(): string {
     if (this.result === undefined) throw new Error('the SHA-256 was asked for before it settled');

@@ -2,7 +2,7 @@
 // a link (/#CODE) and a QR code; open the link or type the code to receive, see the offer and accept or decline it.
 // Both sides show the verification words, P2P or relay, progress with rate and ETA, and the SHA-256 both checked.
 import QRCode from 'qrcode';
-import type { Entry, Offer } from '../../../src/protocol/transfer.ts';
+import { type Entry, type Offer, Sha256 } from '../../../src/protocol/transfer.ts';
 import {
   type Decision,
   type FileSink,
@@ -15,6 +15,7 @@ import {
 import { copyButton } from '../lib/copy.ts';
 import { h, uid } from '../lib/dom.ts';
 import { formatBytes, plural } from '../lib/format.ts';
+import { Gatherer } from '../lib/gather.ts';
 import { fromFiles, type Selection } from '../lib/selection.ts';
 import { TransferView } from '../lib/transfer-view.ts';
 import { CodeFailure, describeFailure, openSession, type Session } from '../net/code-session.ts';
@@ -105,8 +106,6 @@ async function* readFile(file: Blob, hashes: TransferHashes): AsyncIterable<Uint
   }
 }
 
-/** SHA-256 of no bytes: an empty file's download gets nothing to hash. */
-const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 /** Frames are handed to the download in messages of at least this much (one post per frame would cost more). */
 const SAVE_BATCH_BYTES = 1024 * 1024;
 
@@ -123,8 +122,8 @@ class DownloadSink implements FileSink {
   #download: Download | undefined;
   #unsaved: Uint8Array[] = [];
   #unsavedBytes = 0;
-  #batch: Uint8Array | undefined;
-  #filled = 0;
+  /** Relay frames, copied into chunks of their own (see the class comment). */
+  readonly #copies = new Gatherer(SAVE_BATCH_BYTES, (chunk) => this.#unsaved.push(chunk));
 
   constructor(
     private readonly saver: StreamSaver,
@@ -155,7 +154,8 @@ class DownloadSink implements FileSink {
         this.#take(bytes);
       },
       settle: async () => {
-        if (count === 0) result = EMPTY_SHA256;
+        // An empty file's download gets nothing to hash.
+        if (count === 0) result = new Sha256().hex();
         else {
           const download = this.#download as Download;
           this.#drain(download, true);
@@ -171,29 +171,12 @@ class DownloadSink implements FileSink {
 
   #take(bytes: Uint8Array): void {
     this.#unsavedBytes += bytes.length;
-    if (this.ownBuffers) {
-      this.#unsaved.push(bytes);
-      return;
-    }
-    for (let at = 0; at < bytes.length; ) {
-      this.#batch ??= new Uint8Array(SAVE_BATCH_BYTES);
-      const take = Math.min(bytes.length - at, SAVE_BATCH_BYTES - this.#filled);
-      this.#batch.set(bytes.subarray(at, at + take), this.#filled);
-      this.#filled += take;
-      at += take;
-      if (this.#filled === SAVE_BATCH_BYTES) this.#endBatch();
-    }
-  }
-
-  #endBatch(): void {
-    if (!this.#batch || this.#filled === 0) return;
-    this.#unsaved.push(this.#batch.subarray(0, this.#filled));
-    this.#batch = undefined;
-    this.#filled = 0;
+    if (this.ownBuffers) this.#unsaved.push(bytes);
+    else this.#copies.push(bytes);
   }
 
   #drain(download: Download, all: boolean): void {
-    if (all) this.#endBatch();
+    if (all) this.#copies.flush();
     else if (this.#unsavedBytes < SAVE_BATCH_BYTES) return;
     if (this.#unsaved.length === 0) return;
     const chunks = this.#unsaved;
