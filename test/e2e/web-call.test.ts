@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { DESKTOP, PHONE, pageUntil, screenshot } from '../helpers/browser.ts';
+import { DESKTOP, PHONE, screenshot } from '../helpers/browser.ts';
+import { until } from '../helpers/relay.ts';
 import {
   card,
   connected,
@@ -71,7 +72,10 @@ describe('web app: video calls in Chromium', { timeout: 120_000 }, () => {
       await Promise.all([connected(alice.page), connected(bob.page)]);
       for (const page of [alice.page, bob.page]) {
         await page.locator('video.remote[data-peer]').waitFor({ timeout: STEP_MS });
-        await pageUntil(page, "document.querySelector('video.remote').videoWidth > 0", STEP_MS);
+        // Polled, not page.waitForFunction: under the app's CSP its eval is refused now and then
+        // (microsoft/playwright#36982).
+        const playing = () => page.evaluate("document.querySelector('video.remote').videoWidth > 0");
+        await until(async () => Boolean(await playing()), 'the remote video to play', STEP_MS, 100);
         const live = await remoteFrames(page);
         assert.ok(live.frames >= 5, `the remote video advances (${live.frames} frames in 1.5 s)`);
         assert.ok(live.width > 0 && live.height > 0);

@@ -14,6 +14,7 @@ import { buildWeb } from '../../web/build.ts';
 import { type AppPage, DESKTOP, launchBrowser, openApp, PHONE, screenshot } from '../helpers/browser.ts';
 import { runCli, startFerry, type TestServer } from '../helpers/ferry.ts';
 import { Proc } from '../helpers/proc.ts';
+import { within } from '../helpers/relay.ts';
 
 const STEP_MS = 60_000;
 const T = { timeout: 180_000 };
@@ -99,17 +100,8 @@ async function cliToPageMidway(): Promise<{ sender: Proc; b: AppPage; receive: L
 }
 
 /** A download that was cut must fail within 30 s: never end as a finished file, never wait for good. */
-async function downloadFails(download: Download, hangs: string): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const failure = await Promise.race([
-    download.failure(),
-    new Promise<string>((resolve) => {
-      timer = setTimeout(() => resolve('hung'), 30_000);
-    }),
-  ]);
-  clearTimeout(timer);
-  assert.notEqual(failure, null, 'a cut download must not be a finished file');
-  assert.notEqual(failure, 'hung', hangs);
+async function downloadFails(download: Download, what: string): Promise<void> {
+  assert.notEqual(await within(download.failure(), 30_000, what), null, 'a cut download must not be a finished file');
 }
 
 async function savedHash(download: Download): Promise<string> {
@@ -295,7 +287,7 @@ describe('code transfers that do not happen', () => {
       const { sender, b, download } = await cliToPageMidway();
       await b.page.close();
       // The download outlives its page (it is the browser's): only the service worker can end it, and must.
-      await downloadFails(await download, 'the download must fail once its page is gone, not wait for it');
+      await downloadFails(await download, 'the download to fail once its page is gone');
       assert.notEqual(await sender.exited, 0, 'the sender must not think the file arrived');
     },
   );
@@ -311,7 +303,7 @@ describe('code transfers that do not happen', () => {
       await cdp.send('ServiceWorker.stopAllWorkers');
       await statusOf(receive, 'the download helper stopped', 15_000);
       assert.notEqual(await sender.exited, 0, 'the sender must not think the file arrived');
-      await downloadFails(await download, 'the download must fail with its worker, not wait');
+      await downloadFails(await download, 'the download to fail with its worker');
     },
   );
 

@@ -8,8 +8,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { type AppPage, DESKTOP, openApp, PHONE, pageUntil, screenshot } from '../helpers/browser.ts';
+import { type AppPage, DESKTOP, openApp, PHONE, screenshot } from '../helpers/browser.ts';
 import { startFerry } from '../helpers/ferry.ts';
+import { until } from '../helpers/relay.ts';
 import {
   card,
   connected,
@@ -152,7 +153,10 @@ describe('web app: rooms screen in Chromium', { timeout: 90_000 }, () => {
       await saysSoon(card(bob.page, 'Snapshot').getByRole('status'), `sent a ${width}×${height} snapshot`);
       const image = card(bob.page, 'Snapshot').locator('figure.snapshot img');
       await image.waitFor({ timeout: STEP_MS });
-      await pageUntil(bob.page, "document.querySelector('figure.snapshot img')?.complete", STEP_MS);
+      // Polled, not page.waitForFunction: under the app's CSP its eval is refused now and then
+      // (microsoft/playwright#36982).
+      const loaded = () => bob.page.evaluate("document.querySelector('figure.snapshot img')?.complete");
+      await until(async () => Boolean(await loaded()), 'the snapshot image to load', STEP_MS, 100);
       const rendered = await image.evaluate((element) => {
         const img = element as unknown as { naturalWidth: number; naturalHeight: number };
         return [img.naturalWidth, img.naturalHeight];

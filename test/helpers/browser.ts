@@ -69,19 +69,6 @@ export async function openApp(
   return { context, page, errors };
 }
 
-/**
- * Resolves once `expression` is truthy in the page, asked every 100 ms through page.evaluate. Not page.waitForFunction:
- * under the app's policy (no 'unsafe-eval') Chromium now and then refuses Playwright's eval of the predicate, a race in
- * its CDP escape hatch (microsoft/playwright#36982), and a CI run failed on it.
- */
-export async function pageUntil(page: Page, expression: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await page.evaluate(expression))) {
-    if (Date.now() > deadline) throw new Error(`the page never had ${expression} within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 export const SCREENSHOTS = join(import.meta.dirname, '../../test-results/screenshots');
 
 export async function screenshot(page: Page, name: string): Promise<void> {
