@@ -100,8 +100,13 @@ async function main(): Promise<void> {
   const file = join(work, `random-${values.mib}MiB.bin`);
   const fd = openSync(file, 'w');
   const block = Buffer.alloc(MiB);
-  for (let i = 0; i < bytes / MiB; i++) writeSync(fd, randomFillSync(block));
+  const fileHash = createHash('sha256');
+  for (let i = 0; i < bytes / MiB; i++) {
+    writeSync(fd, randomFillSync(block));
+    fileHash.update(block);
+  }
   closeSync(fd);
+  const fileSha = fileHash.digest('hex');
   await buildWeb(join(work, 'web'));
   const config = { ...defaultConfig(), host: '127.0.0.1', httpPort: 0, stunPort: 0, logLevel: 'silent' as const };
   const server = await startServer(config, createLogger('silent'), { webRoot: join(work, 'web') });
@@ -110,7 +115,6 @@ async function main(): Promise<void> {
   const page = (hash = '#/code') => openApp(browser, `${url}/${hash}`, undefined, { media: true });
   const cli = (args: string[]) => new Proc(runCli([...args, '--server', url, '--bind-address', '127.0.0.1', '--json']));
   const results: Record<string, { ferry: number[]; bare: number[] }> = {};
-  const fileSha = createHash('sha256').update(readFileSync(file)).digest('hex');
   // A bare pair whose ICE or DTLS fails now and then never delivers: such a run is retried, not waited for forever.
   const attempt = async (name: string, side: 'ferry' | 'bare', measure: () => Promise<number>) => {
     for (let tries = 1; ; tries++) {
