@@ -4,7 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import type net from 'node:net';
 import { Relay } from '../relay/handler.ts';
-import { type Req, type Res, sendText } from '../relay/http.ts';
+import { cut, type Req, type Res, sendText } from '../relay/http.ts';
 import { msg } from '../relay/messages.ts';
 import { FERRY_PREFIX, parseTarget } from '../relay/path.ts';
 import { SIGNALING_ENDPOINTS, SignalingHub } from '../signaling/hub.ts';
@@ -113,7 +113,7 @@ export async function startServer(
   }, log);
 
   // Only WebSocket upgrades reach the hub: a plain GET or PUT on /register or /offer is an ordinary pipe.
-  const onUpgrade = (req: IncomingMessage, socket: net.Socket, head: Buffer) => {
+  const routeUpgrade = (req: IncomingMessage, socket: net.Socket, head: Buffer) => {
     let pathname: string | undefined;
     try {
       pathname = new URL(req.url ?? '/', 'a:///').pathname;
@@ -133,6 +133,27 @@ export async function startServer(
     socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
     log.info({ url: req.url }, 'upgrade refused');
   };
+  // No client's input may take the process down: a throw while serving one request or upgrade is that client's
+  // failure alone (answered 500, or its socket dropped), logged as the bug it is. Node hands an upgraded socket
+  // over with no error listener, so a reset on it would otherwise be an uncaught error too.
+  const onUpgrade = (req: IncomingMessage, socket: net.Socket, head: Buffer) => {
+    socket.on('error', (err) => log.info({ err: err.message }, 'upgrade socket error'));
+    try {
+      routeUpgrade(req, socket, head);
+    } catch (err) {
+      log.error({ err: (err as Error).stack, url: req.url }, 'upgrade handler failed');
+      socket.destroy();
+    }
+  };
+  const onRequestGuarded = (req: Req, res: Res) => {
+    try {
+      onRequest(req, res);
+    } catch (err) {
+      log.error({ err: (err as Error).stack, url: req.url }, 'request handler failed');
+      if (res.headersSent) cut(res);
+      else sendText(req, res, 500, '[ERROR] The server failed on this request.\n');
+    }
+  };
 
   // STUN first: if its port is taken, startup fails before any TCP listener is open.
   const stun = config.stunPort === 0 ? undefined : new StunResponder();
@@ -141,7 +162,7 @@ export async function startServer(
     host: config.host,
     onError: (err) => log.warn({ err: err.message }, 'stun socket error'),
   });
-  const listeners = await openListeners(config, onRequest, onUpgrade, log).catch(async (err) => {
+  const listeners = await openListeners(config, onRequestGuarded, onUpgrade, log).catch(async (err) => {
     await stun?.close();
     throw err;
   });

@@ -53,7 +53,13 @@ export class PipeSocketEntrance {
       this.#sockets.add(ws);
       ws.once('close', () => this.#sockets.delete(ws));
       ws.on('error', () => {});
-      this.#open(ws, req);
+      try {
+        this.#open(ws, req);
+      } catch (err) {
+        // A bug of ours, never the client's: this upload ends, the process and every other transfer go on.
+        this.log.error({ err: (err as Error).stack }, 'pipe socket failed to open');
+        ws.terminate();
+      }
     });
   }
 
@@ -70,9 +76,9 @@ export class PipeSocketEntrance {
       ws.close(CLOSE_BAD_INPUT, code);
     };
     const query = new URL(upgrade.url ?? '/', 'a:///').searchParams;
-    const path = query.get('path') ?? '';
-    if (!path.startsWith('/') || path.startsWith('//') || /[\s#?]/.test(path)) {
-      return refuse('bad_path', 'the path parameter must be a pipe path such as /photos');
+    const path = pipePath(query.get('path') ?? '');
+    if (path === undefined) {
+      return refuse('bad_path', 'the path parameter must be a pipe path such as /photos, without control characters');
     }
     const nText = query.get('n') ?? '1';
     if (!/^\d{1,6}$/.test(nText)) return refuse('bad_n', 'the n parameter must be a positive integer');
@@ -139,6 +145,26 @@ export class PipeSocketEntrance {
       if (!ended || !answered) cut();
     });
   }
+}
+
+// Control and format characters (bidi overrides among them), raw or percent-encoded: no pipe is named with them.
+const UNPRINTABLE = /[\p{Cc}\p{Cf}]/u;
+
+/**
+ * The request path of the pipe a `path` parameter names, percent-encoded as the URL parser encodes a request target
+ * (so `/€` is the pipe that curl's `GET /%E2%82%AC` meets, and http.request gets only ASCII), or undefined when it is
+ * not a plain absolute path.
+ */
+function pipePath(raw: string): string | undefined {
+  if (!raw.startsWith('/') || raw.startsWith('//') || /[\s#?\\]/.test(raw) || UNPRINTABLE.test(raw)) return undefined;
+  const path = new URL(raw, 'a:///').pathname;
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+  return UNPRINTABLE.test(decoded) ? undefined : path;
 }
 
 function asBuffer(data: RawData): Buffer {
