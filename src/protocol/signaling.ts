@@ -2,6 +2,7 @@
 // Node client and the browser share. Isomorphic on purpose (no `node:` imports, no Buffer): it is bundled into
 // the web app. docs/signaling.md describes each message; keep the two in step.
 import { z } from 'zod';
+import { checkJsonShape, MAX_JSON_DEPTH } from './json-limits.ts';
 
 /** Where the hub listens, under the server's reserved prefix. */
 export const SIGNALING_PATH = '/_/ws';
@@ -26,6 +27,7 @@ export const ERROR_CODES = [
   'not_in_room',
   'too_large',
   'rate_limited',
+  'too_deep',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -201,9 +203,12 @@ export type ServerMessageOf<T extends ServerMessage['type']> = Extract<ServerMes
 
 export type Parsed<T> =
   | { ok: true; message: T }
-  | { ok: false; code: 'bad_message' | 'from_not_allowed'; reason: string; rid?: RequestId };
+  | { ok: false; code: 'bad_message' | 'from_not_allowed' | 'too_deep' | 'too_large'; reason: string; rid?: RequestId };
 /** Parse one text frame from a client. Never throws: a bad frame yields a reason fit to send back. */
 export function parseClientMessage(text: string): Parsed<ClientMessage> {
+  // Before any parsing: the schema's walk of `data` recurses, and would overflow the stack on deep nesting.
+  const shape = checkJsonShape(text);
+  if (shape) return { ok: false, code: shape.problem === 'too_deep' ? 'too_deep' : 'too_large', reason: shape.reason };
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -226,6 +231,8 @@ export function parseClientMessage(text: string): Parsed<ClientMessage> {
 
 /** Parse one text frame from the hub (clients use this). */
 export function parseServerMessage(text: string): ServerMessage | undefined {
+  // Depth only: how many values a hub message holds (a big room's member list) is the hub's to bound.
+  if (checkJsonShape(text, MAX_JSON_DEPTH, Number.POSITIVE_INFINITY)) return undefined;
   let value: unknown;
   try {
     value = JSON.parse(text);

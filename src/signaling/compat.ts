@@ -4,6 +4,7 @@
 // Each endpoint is its own id namespace: offers and offer-side candidates go to `/register` peers, answers and
 // answer-side candidates back to `/offer` peers. Every command N is answered with N+100 and `{"code","msg"}`.
 import { z } from 'zod';
+import { checkJsonShape } from '../protocol/json-limits.ts';
 import type { Connection } from './connection.ts';
 
 export type CompatRole = 'register' | 'offer';
@@ -58,7 +59,7 @@ export class SeedCompat {
   /** Serve the seed protocol on a connection; returns what to do when it closes. */
   accept(connection: Connection, role: CompatRole): () => void {
     const peer = new CompatPeer(connection, role);
-    connection.socket.on('message', (data: Buffer) => {
+    connection.onMessage((data) => {
       const admitted = connection.admit(data);
       if (!admitted) return;
       if (!admitted.ok) {
@@ -76,8 +77,8 @@ export class SeedCompat {
     let frame: z.infer<typeof Frame>;
     let payload: z.infer<typeof Payload>;
     try {
-      frame = Frame.parse(JSON.parse(text));
-      payload = frame.payload ? Payload.parse(JSON.parse(Buffer.from(frame.payload, 'base64').toString('utf8'))) : {};
+      frame = Frame.parse(boundedJson(text));
+      payload = frame.payload ? Payload.parse(boundedJson(Buffer.from(frame.payload, 'base64').toString('utf8'))) : {};
     } catch {
       const command = commandOf(text);
       return this.reply(peer, command, { code: CompatCode.BadRequest, msg: 'malformed frame or payload' });
@@ -136,6 +137,13 @@ export class SeedCompat {
   }
 }
 
+/** JSON.parse of a frame or payload whose shape is first bounded (json-limits.ts); throws like JSON.parse. */
+function boundedJson(text: string): unknown {
+  const shape = checkJsonShape(text);
+  if (shape) throw new SyntaxError(shape.reason);
+  return JSON.parse(text);
+}
+
 function base64Json(value: object): string {
   return Buffer.from(JSON.stringify(value)).toString('base64');
 }
@@ -143,7 +151,7 @@ function base64Json(value: object): string {
 /** The command number of a frame that failed to parse, when there is one to answer to. */
 function commandOf(text: string): number {
   try {
-    const value: unknown = JSON.parse(text);
+    const value: unknown = boundedJson(text);
     const command = (value as { command?: unknown } | null)?.command;
     return typeof command === 'number' && Number.isInteger(command) ? command : 0;
   } catch {

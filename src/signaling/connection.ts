@@ -22,11 +22,25 @@ export class Connection {
     readonly socket: WebSocket,
     private readonly maxMessageSize: number,
     messageRate: number,
+    /** Told of a throw while serving a frame: a bug of ours, which ends this connection and no other. */
+    private readonly onBug: (err: Error) => void,
   ) {
     this.limiter = new RateLimiter(messageRate);
     this.sendBufferLimit = maxMessageSize * SEND_BUFFER_FACTOR;
     socket.on('pong', () => {
       this.alive = true;
+    });
+  }
+
+  /** Serve each incoming frame with `handler`; if it throws, the connection ends (1011) and the process goes on. */
+  onMessage(handler: (data: Buffer) => void): void {
+    this.socket.on('message', (data: Buffer) => {
+      try {
+        handler(data);
+      } catch (err) {
+        this.onBug(err as Error);
+        this.end('kicked', CloseCode.InternalError, 'internal error');
+      }
     });
   }
 

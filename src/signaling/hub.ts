@@ -82,6 +82,8 @@ export class SignalingHub {
   // One function for every socket rather than a closure each: idle peers should cost as little as possible.
   private readonly onSocketError = (err: Error) => this.log.info({ err: err.message }, 'signaling socket error');
 
+  private readonly onBug = (err: Error) => this.log.error({ err: err.stack }, 'signaling message handler failed');
+
   stats(): HubStats {
     return {
       connections: this.connections.size,
@@ -98,7 +100,7 @@ export class SignalingHub {
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const connection = new Connection(ws, this.options.maxMessageSize, this.options.messageRate);
+      const connection = new Connection(ws, this.options.maxMessageSize, this.options.messageRate, this.onBug);
       ws.on('error', this.onSocketError);
       if (this.connections.size >= this.options.maxPeers) {
         if (endpoint === 'signaling') sendError(connection, 'server_full', 'the server has all the peers it can take');
@@ -129,7 +131,7 @@ export class SignalingHub {
   /** Serve the protocol on a connection; returns what to do when it closes. */
   private acceptPeer(connection: Connection, requestHost: string | undefined): () => void {
     let peer: Peer | undefined;
-    connection.socket.on('message', (data: Buffer) => {
+    connection.onMessage((data) => {
       const admitted = connection.admit(data);
       if (!admitted) return;
       if (!admitted.ok) {

@@ -28,6 +28,7 @@ export const CloseCode = {
   ProtocolError: 1002,
   PolicyViolation: 1008,
   TooBig: 1009,
+  InternalError: 1011,
   TryAgainLater: 1013,
 } as const;
 
