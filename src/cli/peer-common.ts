@@ -73,6 +73,9 @@ export async function reachHub(options: PeerOptions, id?: string): Promise<Signa
   try {
     return await SignalingClient.connect(options.server, { id });
   } catch (err) {
+    if (err instanceof SignalingError && err.code === 'id_reserved') {
+      fail(ExitCode.Usage, 'bad_flag', `--id: '${id}' starts with '_', which only server-made ids do; pick another`);
+    }
     if (err instanceof SignalingError && err.code === 'id_taken') {
       fail(ExitCode.NameTaken, 'name_taken', `the name '${id}' is already in use on ${options.server}; pick another`);
     }

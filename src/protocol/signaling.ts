@@ -17,6 +17,7 @@ export const ERROR_CODES = [
   'hello_required',
   'already_registered',
   'id_taken',
+  'id_reserved',
   'server_full',
   'from_not_allowed',
   'unknown_target',

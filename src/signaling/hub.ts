@@ -21,7 +21,7 @@ import { Connection } from './connection.ts';
 import { forward } from './forwarding.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { CloseCode, FRAME_LIMIT_FACTOR, type HubOptions } from './limits.ts';
-import { type Peer, PeerRegistry } from './peers.ts';
+import { isReservedId, type Peer, PeerRegistry } from './peers.ts';
 import { RoomRegistry } from './rooms.ts';
 
 export type SignalingEndpoint = 'signaling' | CompatRole;
@@ -171,6 +171,11 @@ export class SignalingHub {
         } satisfies ServerMessage),
       );
       connection.end('kicked', CloseCode.ProtocolError, 'unsupported protocol version');
+      return undefined;
+    }
+    if (message.id !== undefined && isReservedId(message.id)) {
+      const reason = `ids starting with '_' are made by the server; ask for another or omit it`;
+      sendError(connection, 'id_reserved', reason, message.rid);
       return undefined;
     }
     const peer = this.peers.register(connection, message.id);

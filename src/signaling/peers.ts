@@ -4,6 +4,14 @@ import { randomBytes } from 'node:crypto';
 import type { Connection } from './connection.ts';
 import type { Room } from './rooms.ts';
 
+/** Server-made ids, and only they, start with this. */
+const SERVER_ID_PREFIX = '_';
+
+/** Whether a requested id has the shape of a server-made one, which no client may ask for. */
+export function isReservedId(id: string): boolean {
+  return id.startsWith(SERVER_ID_PREFIX);
+}
+
 export class Peer {
   readonly rooms = new Set<Room>();
   /**
@@ -53,10 +61,11 @@ export class PeerRegistry {
     return this.byId.values();
   }
 
-  // 72 random bits: unguessable enough that a server-made id works as an address only for those it was given to.
+  // `_` and 66 random bits: unguessable enough that a server-made id works as an address only for those it was given
+  // to, and of a shape no peer may ask for (isReservedId), so none can take one over once its peer has left.
   private freshId(): string {
     for (let attempt = 0; attempt < 8; attempt++) {
-      const id = randomBytes(9).toString('base64url');
+      const id = `${SERVER_ID_PREFIX}${randomBytes(9).toString('base64url').slice(1)}`;
       if (!this.byId.has(id)) return id;
     }
     throw new Error('no free peer id after 8 random draws');

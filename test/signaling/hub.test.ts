@@ -78,6 +78,29 @@ describe('hello and ids', () => {
     },
   );
 
+  test(
+    'a server-made id can never be asked for, so none is taken over once its peer leaves (id_reserved)',
+    T,
+    async () => {
+      const first = await TestSocket.peer(ferry.url);
+      assert.match(first.id, /^_[A-Za-z0-9_-]{11}$/);
+      const friend = await TestSocket.peer(ferry.url);
+      await first.close();
+      const thief = await TestSocket.open(`${ferry.url.replace('http', 'ws')}/_/ws`);
+      thief.send({ type: 'hello', versions: [1], id: first.id, rid: 1 });
+      const refused = await thief.next();
+      assert.equal(refused.code, 'id_reserved');
+      assert.equal(refused.rid, 1);
+      // Still unregistered: the connection stays, and another id is fine.
+      thief.send({ type: 'hello', versions: [1], id: 'honest-name' });
+      assert.equal((await thief.next()).id, 'honest-name');
+      friend.send({ type: 'message', to: first.id, data: 'for the departed', rid: 2 });
+      assert.equal((await friend.next()).code, 'unknown_target');
+      await thief.expectNothingPending();
+      await Promise.all([thief.close(), friend.close()]);
+    },
+  );
+
   test('an unsupported version gets unsupported_version, then the connection closes (1002)', T, async () => {
     const socket = await TestSocket.open(`${ferry.url.replace('http', 'ws')}/_/ws`);
     socket.send({ type: 'hello', versions: [9] });
