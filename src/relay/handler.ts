@@ -1,7 +1,8 @@
 // The relay's front door: one request in, checked in piping-server's order, then handed to the registry
 // as a sender or a receiver, or answered as a page, a preflight or an error.
 import type { Logger } from '../server/log.ts';
-import { answerInKind, clientAddress, type Req, type Res, sendText, writeHead } from './http.ts';
+import { clientKey, PerClientCounter } from '../net/client.ts';
+import { answerInKind, type Req, type Res, sendText, writeHead } from './http.ts';
 import { msg } from './messages.ts';
 import { boundaryOf, isMultipart } from './multipart.ts';
 import { servePage } from './pages.ts';
@@ -19,13 +20,15 @@ const PAGE_METHODS = 'GET, HEAD, OPTIONS';
 
 export class Relay {
   readonly registry: PipeRegistry;
-  private readonly perClient = new Map<string, number>();
+  /** Senders and receivers waiting or active, per client address (--max-pipes-per-client). */
+  private readonly perClient: PerClientCounter;
 
   constructor(
     private readonly options: RelayOptions,
     private readonly log: Logger,
   ) {
     this.registry = new PipeRegistry(options, log);
+    this.perClient = new PerClientCounter(options.maxPipesPerClient);
   }
 
   handle(req: Req, res: Res, url: URL, target: PipeTarget): void {
@@ -87,7 +90,7 @@ export class Relay {
     if (Buffer.byteLength(path) > this.options.maxPathLength) {
       return { status: 414, message: msg.pathTooLong(this.options.maxPathLength) };
     }
-    if ((this.perClient.get(clientAddress(req)) ?? 0) >= this.options.maxPipesPerClient) {
+    if (this.perClient.count(clientKey(req.socket.remoteAddress)) >= this.perClient.limit) {
       return { status: 429, message: msg.tooManyForClient(this.options.maxPipesPerClient) };
     }
     return undefined;
@@ -100,14 +103,10 @@ export class Relay {
 
   /** Count a sender or receiver against its client address until its response closes. */
   private countClient(req: Req, res: Res): void {
-    const client = clientAddress(req);
-    this.perClient.set(client, (this.perClient.get(client) ?? 0) + 1);
+    const client = clientKey(req.socket.remoteAddress);
+    this.perClient.acquire(client);
     // 'close' fires once; `on` keeps no wrapper per waiting party, as `once` would.
-    res.on('close', () => {
-      const count = (this.perClient.get(client) ?? 1) - 1;
-      if (count === 0) this.perClient.delete(client);
-      else this.perClient.set(client, count);
-    });
+    res.on('close', () => this.perClient.release(client));
   }
 }
 

@@ -88,9 +88,3 @@ export function sendText(req: Req, res: Res, status: number, body: string, heade
   writeHead(res, status, merged);
   end(res, req.method === 'HEAD' ? undefined : bytes);
 }
-
-/** A client's address, normalised so that IPv4-mapped IPv6 and plain IPv4 count as one client. */
-export function clientAddress(req: Req): string {
-  const address = req.socket.remoteAddress ?? 'unknown';
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
-}
