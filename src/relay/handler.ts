@@ -1,7 +1,7 @@
 // The relay's front door: one request in, checked in piping-server's order, then handed to the registry
 // as a sender or a receiver, or answered as a page, a preflight or an error.
-import type { Logger } from '../server/log.ts';
 import { clientKey, PerClientCounter } from '../net/client.ts';
+import type { Logger } from '../server/log.ts';
 import { answerInKind, type Req, type Res, sendText, writeHead } from './http.ts';
 import { msg } from './messages.ts';
 import { boundaryOf, isMultipart } from './multipart.ts';
