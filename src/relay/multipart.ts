@@ -67,6 +67,7 @@ export function readFirstPart(req: Req, boundary: string): Promise<FirstPart> {
         : head.indexOf(HEADER_END, headerStart);
       if (headerEnd > MAX_PART_HEADER_BYTES) return fail('the part headers are too large');
       const headers = parsePartHeaders(head.toString('latin1', headerStart, headerEnd));
+      if (!headers) return fail('a part header is malformed');
       if (headers['content-length'] !== undefined) {
         if (!/^\d+$/.test(headers['content-length'])) return fail('a part has an invalid Content-Length');
         declaredLength = Number(headers['content-length']);
@@ -132,12 +133,21 @@ export function readFirstPart(req: Req, boundary: string): Promise<FirstPart> {
   });
 }
 
-function parsePartHeaders(block: string): Record<string, string> {
+// RFC 9110 §5: a field name is a token; a field value is visible characters, obs-text, spaces and tabs (no CR, LF
+// or other control character, which a receiver's response could not carry: Node refuses to write them).
+const HEADER_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[\t ]*([\t\x20-\x7e\x80-\xff]*?)[\t ]*$/;
+const FORWARDED = new Set(['content-type', 'content-disposition', 'content-length']);
+
+/** The part's headers by lower-cased name, or undefined when a line is malformed or a forwarded one repeats. */
+function parsePartHeaders(block: string): Record<string, string> | undefined {
   const headers: Record<string, string> = {};
+  if (block === '') return headers;
   for (const line of block.split('\r\n')) {
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+    const match = HEADER_LINE.exec(line);
+    if (!match) return undefined;
+    const name = (match[1] as string).toLowerCase();
+    if (FORWARDED.has(name) && headers[name] !== undefined) return undefined;
+    headers[name] = match[2] as string;
   }
   return headers;
 }

@@ -1,7 +1,7 @@
 // Pipe bookkeeping: which paths are waiting for their other side, which are busy, and who may join.
 // Each departure is matched by identity, so a late close event can never evict a newer party (bug B9).
 import type { Logger } from '../server/log.ts';
-import { type Req, type Res, sendText } from './http.ts';
+import { cut, type Req, type Res, sendText } from './http.ts';
 import { msg } from './messages.ts';
 import { SenderLog } from './sender-log.ts';
 import { type Receiver, runTransfer, type Sender } from './transfer.ts';
@@ -179,7 +179,11 @@ export class PipeRegistry {
         this.release(pipe.path);
       },
     }).catch((err: unknown) => {
+      // A bug of ours, never the client's: everyone of this pipe is cut, so no one waits for an answer that will
+      // never come and no one takes what they got for a whole body; the path is free again.
       this.log.error({ err, path: pipe.path }, 'transfer failed');
+      for (const receiver of pipe.receivers) cut(receiver.res);
+      cut(sender.res);
       this.release(pipe.path);
     });
   }

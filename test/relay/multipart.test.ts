@@ -2,6 +2,7 @@
 // And the fixes: B3 (no boundary: a clear 400, the path never wedges), B4 (a multi-field form: the receiver
 // gets exactly the first field and the transfer completes), B5 (a sender leaving mid-part cuts the receivers).
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { curl } from '../helpers/curl.ts';
 import { startFerry, type TestServer } from '../helpers/ferry.ts';
@@ -16,6 +17,7 @@ import {
   startCurl,
   uniquePath,
   waitForStats,
+  within,
 } from '../helpers/relay.ts';
 
 let ferry: TestServer;
@@ -50,7 +52,7 @@ async function waitingReceiver(url: string, count = 1): Promise<Receiver> {
 }
 
 /** Put a hand-made multipart body through a pipe; return what the receiver and the sender saw. */
-async function sendForm(contentType: string, body: string) {
+async function sendForm(contentType: string, body: string | Buffer) {
   const path = uniquePath();
   const receiver = await waitingReceiver(`${ferry.url}${path}`);
   const sent = await request(`${ferry.url}${path}`, { method: 'POST', headers: { 'Content-Type': contentType }, body });
@@ -292,6 +294,66 @@ describe('broken multipart bodies', { timeout: SUITE_TIMEOUT }, () => {
     );
     assert.equal(received.status, 200);
     assert.equal(received.body.toString(), big);
+  });
+});
+
+describe('malformed part headers: a clear refusal, never a hang', { timeout: SUITE_TIMEOUT }, () => {
+  /** A transfer on a path of its own, run beside the broken one: it must get every byte, checked by SHA-256. */
+  async function honestTransfer(): Promise<void> {
+    const data = randomBytes(256 * 1024);
+    const path = uniquePath('honest');
+    const receiver = new Receiver(`${ferry.url}${path}`);
+    const sent = await request(`${ferry.url}${path}`, { method: 'PUT', body: data });
+    assert.ok(sent.body.toString().endsWith(ALL_RECEIVED), sent.body.toString());
+    const got = await receiver.result;
+    assert.equal(got.status, 200);
+    assert.equal(got.sha256, createHash('sha256').update(data).digest('hex'));
+  }
+
+  const lines: Array<[name: string, line: string]> = [
+    ['a control character (\\x01) in a value', 'Content-Disposition: form-data; name="a"\x01'],
+    ['a lone CR inside a value', 'Content-Disposition: form-data;\r name="a"'],
+    ['a lone LF inside a value', 'Content-Disposition: form-data;\n name="a"'],
+    ['a lone CR at the end of a line', 'Content-Disposition: form-data; name="a"\r'],
+    ['a lone LF at the end of a line', 'Content-Disposition: form-data; name="a"\n'],
+    ['a NUL in a value', 'Content-Type: text/plain\x00'],
+    ['a DEL in a value', 'Content-Type: text/pl\x7fain'],
+    ['an ESC in a name', 'Content\x1b-Type: text/plain'],
+    ['a line without a colon', 'Content-Disposition form-data; name="a"'],
+    ['a space before the colon', 'Content-Type : text/plain'],
+    ['an empty name', ': text/plain'],
+    ['a folded line', 'Content-Disposition: form-data;\r\n name="a"'],
+    ['a repeated Content-Type', 'Content-Type: text/plain\r\nContent-Type: text/html'],
+    ['a repeated Content-Length', 'Content-Length: 3\r\nContent-Length: 4'],
+  ];
+  for (const [name, line] of lines) {
+    test(`${name}: the receiver gets a 400 (or is cut), the sender is told, the path is free`, async () => {
+      const reason = 'a part header is malformed';
+      const beside = honestTransfer();
+      const { received, sent, path } = await within(
+        sendForm('multipart/form-data; boundary=XyZ', `--XyZ\r\n${line}\r\n\r\nabc\r\n--XyZ--\r\n`),
+        10_000,
+        'the broken form to be answered',
+      );
+      assert.equal(sent.status, 200);
+      assertFailed(received, reason);
+      assert.ok(sent.body.toString().endsWith(malformed(reason)), sent.body.toString());
+      await beside;
+      const receiver = await waitingReceiver(`${ferry.url}${path}`);
+      await curl(['-T', '-', `${ferry.url}${path}`], 'next');
+      assert.equal((await receiver.result).body.toString(), 'next');
+    });
+  }
+
+  test('obs-text (bytes 0x80-0xFF) in a value is no control character: the part is forwarded', async () => {
+    const { received, sent } = await sendForm(
+      'multipart/form-data; boundary=XyZ',
+      Buffer.from('--XyZ\r\nContent-Disposition: form-data; name="caf\xe9"\r\n\r\nabc\r\n--XyZ--\r\n', 'latin1'),
+    );
+    assert.equal(received.status, 200);
+    assert.equal(received.body.toString(), 'abc');
+    assert.match(received.headers['content-disposition'] ?? '', /^form-data; name="caf/);
+    assert.ok(sent.body.toString().endsWith(ALL_RECEIVED));
   });
 });
 
