@@ -33,4 +33,8 @@ export const msg = {
   someAborted: (ok: number, aborted: number) =>
     `[INFO] ${ok} receiver(s) received successfully; ${aborted} aborted halfway.\n`,
   senderFailed: () => '[ERROR] Failed to send.\n',
+  lengthMismatch: (declared: number, got: number) =>
+    got > declared
+      ? `[ERROR] The body ran past its Content-Length of ${declared} bytes; the receivers were cut.\n`
+      : `[ERROR] The body ended after ${got} of the ${declared} bytes its Content-Length declared; the receivers were cut.\n`,
 };

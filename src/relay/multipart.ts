@@ -30,14 +30,19 @@ export interface FirstPart {
   body: Readable;
 }
 
-/** Resolves once the first part's headers are read; rejects with MultipartError when there is no valid first part. */
-export function readFirstPart(req: Req, boundary: string): Promise<FirstPart> {
+/**
+ * Resolves once the first part's headers are read; rejects with MultipartError when there is no valid first part.
+ * `requestLength` is the request's Content-Length: a body that runs past it fails the part.
+ */
+export function readFirstPart(req: Req, boundary: string, requestLength?: number): Promise<FirstPart> {
   return new Promise((resolve, reject) => {
     type State = 'preamble' | 'headers' | 'body' | 'epilogue';
     let state: State = 'preamble';
     let head = Buffer.alloc(0);
     let declaredLength: number | undefined;
     let bodyBytes = 0;
+    let requestBytes = 0;
+    const requestLimit = requestLength ?? Number.POSITIVE_INFINITY;
     const body = new Readable({ read: () => req.resume() });
     // The part can fail in the very chunk that carried its headers, before the caller (resumed by this promise)
     // has attached its handlers; without a listener that 'error' would crash the process. The caller reads
@@ -122,7 +127,10 @@ export function readFirstPart(req: Req, boundary: string): Promise<FirstPart> {
     });
 
     const onData = (chunk: Buffer) => {
-      if (state !== 'epilogue') search.push(chunk);
+      if (state === 'epilogue') return;
+      requestBytes += chunk.length;
+      if (requestBytes > requestLimit) return fail('the body is longer than its Content-Length');
+      search.push(chunk);
     };
     // The delimiter is "CRLF--boundary", and the first one may open the body without the CRLF (RFC 2046 §5.1.1).
     search.push(CRLF);

@@ -164,9 +164,12 @@ export async function runTransfer(
   let content: ContentHeaders;
   const contentType = sender.req.headers['content-type'];
   const xPiping = rawHeaderValues(sender.req.rawHeaders, 'x-piping');
+  // HTTP/1's parser frames a body by its Content-Length and nghttp2 resets an HTTP/2 stream that breaks it, but the
+  // relay does not take either on trust: a body that ends short of its declared length or runs past it is cut.
+  const declaredLength = parseContentLength(sender.req.headers['content-length']);
   if (isMultipart(contentType)) {
     try {
-      const part = await readFirstPart(sender.req, boundaryOf(contentType as string) as string);
+      const part = await readFirstPart(sender.req, boundaryOf(contentType as string) as string, declaredLength);
       source = part.body;
       content = { ...part, xPiping };
     } catch (err) {
@@ -176,7 +179,7 @@ export async function runTransfer(
   } else {
     source = sender.req;
     content = {
-      contentLength: parseContentLength(sender.req.headers['content-length']),
+      contentLength: declaredLength,
       contentType,
       contentDisposition: sender.req.headers['content-disposition'],
       xPiping,
@@ -193,6 +196,14 @@ export async function runTransfer(
   }
 
   const stream = source;
+  // The request's own length is checked here when its body is what the receivers get (multipart: readFirstPart).
+  const limit = stream === sender.req && declaredLength !== undefined ? declaredLength : Number.POSITIVE_INFINITY;
+  const lengthBroken = () => {
+    log.info({ path, bytes, declared: declaredLength }, 'sender body broke its Content-Length');
+    for (const outlet of outlets) if (outlet.state === 'sending') cutOutlet(outlet);
+    sender.log.endAndDisconnect(msg.lengthMismatch(declaredLength as number, bytes));
+    finish(false);
+  };
   // The receivers whose sockets are corked for the chunks read in this turn of the event loop.
   const batch: Outlet[] = [];
   const holdIfBacklogged = (outlet: Outlet) => {
@@ -231,7 +242,9 @@ export async function runTransfer(
     flushHeaders(outlet.res);
   }
   stream.on('data', (chunk: Buffer) => {
+    if (finished) return;
     bytes += chunk.length;
+    if (bytes > limit) return lengthBroken();
     for (const outlet of outlets) {
       if (outlet.state !== 'sending') continue;
       const socket = outlet.corked ?? corkForBatch(outlet);
@@ -252,6 +265,7 @@ export async function runTransfer(
     // loop to pass before calling the upload complete, or a vanished sender would look like a finished one.
     setImmediate(() => {
       if (finished) return;
+      if (limit !== Number.POSITIVE_INFINITY && bytes !== limit) return lengthBroken();
       sourceEnded = true;
       sender.log.line(msg.sent());
       for (const outlet of outlets) if (outlet.state === 'sending') outlet.res.end();
