@@ -126,8 +126,7 @@ describe('a receiver opened in Chromium never runs the sender’s script', { tim
       await waitForStats(ferry.url, (s) => s.waitingReceivers === 1, 'the browser to wait as a receiver');
       const body =
         // No Content-Disposition: a `form-data` one would make Chromium save the part instead of showing it.
-        '--XyZ\r\nContent-Type: text/html x\r\n\r\n' +
-        `${payload('html', id)}\r\n--XyZ--\r\n`;
+        '--XyZ\r\nContent-Type: text/html x\r\n\r\n' + `${payload('html', id)}\r\n--XyZ--\r\n`;
       const sent = await request(`${ferry.url}${path}`, {
         method: 'POST',
         headers: { 'Content-Type': 'multipart/form-data; boundary=XyZ' },
