@@ -53,9 +53,7 @@ after(async () => {
 function payload(kind: 'html' | 'svg', id: string): string {
   const run = `document.title='ran ${id}';fetch('${beaconOrigin}/hit/${id}',{mode:'no-cors'})`;
   if (kind === 'svg') {
-    return (
-      `<svg xmlns="http://www.w3.org/2000/svg" onload="${run}"><script>${run}</script>` + `<title>not run</title></svg>`
-    );
+    return `<svg xmlns="http://www.w3.org/2000/svg" onload="${run}"><script>${run}</script><title>not run</title></svg>`;
   }
   return `<!doctype html><title>not run</title><script>${run}</script><img src="data:," onerror="${run}">`;
 }
@@ -126,7 +124,7 @@ describe('a receiver opened in Chromium never runs the sender’s script', { tim
       await waitForStats(ferry.url, (s) => s.waitingReceivers === 1, 'the browser to wait as a receiver');
       const body =
         // No Content-Disposition: a `form-data` one would make Chromium save the part instead of showing it.
-        '--XyZ\r\nContent-Type: text/html x\r\n\r\n' + `${payload('html', id)}\r\n--XyZ--\r\n`;
+        `--XyZ\r\nContent-Type: text/html x\r\n\r\n${payload('html', id)}\r\n--XyZ--\r\n`;
       const sent = await request(`${ferry.url}${path}`, {
         method: 'POST',
         headers: { 'Content-Type': 'multipart/form-data; boundary=XyZ' },
