@@ -24,11 +24,15 @@ export function checkJsonShape(
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22 /* " */) {
-      // Jump to the closing quote: one not preceded by an odd run of backslashes.
-      for (i++; i < text.length; i++) {
-        const d = text.charCodeAt(i);
-        if (d === 0x5c /* \ */) i++;
-        else if (d === 0x22) break;
+      // Jump to the closing quote, the next one not escaped by an odd run of backslashes. indexOf rather than a
+      // character loop: strings (SDP, candidates) are most of a signaling message, and this runs on every one.
+      for (;;) {
+        const close = text.indexOf('"', i + 1);
+        if (close < 0) return undefined;
+        let slashes = 0;
+        while (text.charCodeAt(close - 1 - slashes) === 0x5c /* \ */) slashes++;
+        i = close;
+        if (slashes % 2 === 0) break;
       }
     } else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
       if (++depth > maxDepth) {
