@@ -31,11 +31,6 @@ export class PerClientCounter {
 
   constructor(readonly limit: number) {}
 
-  /** Keys holding at least one. */
-  get clients(): number {
-    return this.#counts.size;
-  }
-
   count(key: string): number {
     return this.#counts.get(key) ?? 0;
   }

@@ -136,8 +136,9 @@ export async function startServer(
   // No client's input may take the process down: a throw while serving one request or upgrade is that client's
   // failure alone (answered 500, or its socket dropped), logged as the bug it is. Node hands an upgraded socket
   // over with no error listener, so a reset on it would otherwise be an uncaught error too.
+  const onUpgradeSocketError = (err: Error) => log.info({ err: err.message }, 'upgrade socket error');
   const onUpgrade = (req: IncomingMessage, socket: net.Socket, head: Buffer) => {
-    socket.on('error', (err) => log.info({ err: err.message }, 'upgrade socket error'));
+    socket.on('error', onUpgradeSocketError);
     try {
       routeUpgrade(req, socket, head);
     } catch (err) {

@@ -24,5 +24,6 @@ test('PerClientCounter: a client holds at most its limit, and what it gives back
   counter.release('a');
   counter.release('a');
   counter.release('b');
-  assert.equal(counter.clients, 0);
+  assert.equal(counter.count('a'), 0);
+  assert.equal(counter.count('b'), 0);
 });
