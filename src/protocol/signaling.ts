@@ -19,6 +19,7 @@ export const ERROR_CODES = [
   'id_taken',
   'id_reserved',
   'server_full',
+  'too_many_peers',
   'from_not_allowed',
   'unknown_target',
   'not_allowed',

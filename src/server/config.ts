@@ -38,6 +38,12 @@ export interface ServeConfig {
   maxPeersPerRoom: number;
   /** Signaling connections at once. */
   maxPeers: number;
+  /** Signaling connections one client address may hold at once. */
+  maxPeersPerClient: number;
+  /** Room memberships the peers of one client address may hold together. */
+  maxRoomsPerClient: number;
+  /** Signaling messages per second from one client address, all its connections together. */
+  messageRatePerClient: number;
   /** STUN/TURN servers handed to peers. */
   iceServers: IceServer[];
   /** Where clients are told our STUN responder is; undefined: a specific --host, else the Host they used. */
@@ -302,6 +308,30 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     env: 'FERRY_MAX_PEERS',
     description: 'signaling connections at once (all endpoints)',
     default: 20_000,
+    parse: integer(1, 10_000_000),
+  }),
+  spec({
+    key: 'maxPeersPerClient',
+    flags: '--max-peers-per-client <count>',
+    env: 'FERRY_MAX_PEERS_PER_CLIENT',
+    description: 'signaling connections one client address may hold at once (IPv6: per /64)',
+    default: 200,
+    parse: integer(1, 10_000_000),
+  }),
+  spec({
+    key: 'maxRoomsPerClient',
+    flags: '--max-rooms-per-client <count>',
+    env: 'FERRY_MAX_ROOMS_PER_CLIENT',
+    description: 'room memberships the signaling peers of one client address may hold together',
+    default: 1000,
+    parse: integer(1, 10_000_000),
+  }),
+  spec({
+    key: 'messageRatePerClient',
+    flags: '--message-rate-per-client <per-second>',
+    env: 'FERRY_MESSAGE_RATE_PER_CLIENT',
+    description: 'signaling messages per second from one client address, all its connections together',
+    default: 1000,
     parse: integer(1, 10_000_000),
   }),
   spec({

@@ -18,13 +18,32 @@ export class Connection {
   private readonly limiter: RateLimiter;
   private readonly sendBufferLimit: number;
 
+  /** The key of the client's address (src/net/client.ts), which its per-client shares count under. */
+  readonly client: string;
+  private readonly maxMessageSize: number;
+  private readonly onBug: (err: Error) => void;
+  private readonly budget: RateLimiter | undefined;
+
   constructor(
     readonly socket: WebSocket,
-    private readonly maxMessageSize: number,
-    messageRate: number,
-    /** Told of a throw while serving a frame: a bug of ours, which ends this connection and no other. */
-    private readonly onBug: (err: Error) => void,
+    options: {
+      client: string;
+      maxMessageSize: number;
+      messageRate: number;
+      /** Told of a throw while serving a frame: a bug of ours, which ends this connection and no other. */
+      onBug: (err: Error) => void;
+      /**
+       * The message budget shared by every connection from the same client (src/signaling/clients.ts); absent
+       * only on a connection refused at the door, which is closed before it is served.
+       */
+      budget?: RateLimiter;
+    },
   ) {
+    const { client, maxMessageSize, messageRate, onBug, budget } = options;
+    this.client = client;
+    this.maxMessageSize = maxMessageSize;
+    this.onBug = onBug;
+    this.budget = budget;
     this.limiter = new RateLimiter(messageRate);
     this.sendBufferLimit = maxMessageSize * SEND_BUFFER_FACTOR;
     socket.on('pong', () => {
@@ -52,7 +71,9 @@ export class Connection {
     // Frames already in flight from a connection we are closing are not served.
     if (this.ending) return undefined;
     this.alive = true;
-    const verdict = this.limiter.take();
+    const now = Date.now();
+    let verdict = this.limiter.take(now);
+    if (verdict === 'ok' && this.budget) verdict = this.budget.take(now);
     if (verdict === 'flooding') {
       this.end('kicked', CloseCode.PolicyViolation, 'rate limit exceeded: too many messages');
       return undefined;

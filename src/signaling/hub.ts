@@ -4,6 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
+import { clientKey } from '../net/client.ts';
 import {
   type ClientMessage,
   type ErrorCode,
@@ -16,6 +17,7 @@ import {
   SIGNALING_PATH,
 } from '../protocol/signaling.ts';
 import type { Logger } from '../server/log.ts';
+import { ClientShares } from './clients.ts';
 import { type CompatRole, SeedCompat } from './compat.ts';
 import { Connection } from './connection.ts';
 import { forward } from './forwarding.ts';
@@ -52,6 +54,7 @@ export class SignalingHub {
   private readonly peers = new PeerRegistry();
   private readonly rooms: RoomRegistry;
   private readonly compat = new SeedCompat();
+  private readonly clients: ClientShares;
   private readonly heartbeat: Heartbeat;
   private readonly limits: Limits;
   private closed = false;
@@ -67,7 +70,8 @@ export class SignalingHub {
       perMessageDeflate: false,
       maxPayload: options.maxMessageSize * FRAME_LIMIT_FACTOR,
     });
-    this.rooms = new RoomRegistry(options.maxPeersPerRoom, options.maxRoomsPerPeer);
+    this.clients = new ClientShares(options);
+    this.rooms = new RoomRegistry(options.maxPeersPerRoom, options.maxRoomsPerPeer, this.clients);
     const heartbeatIntervalMs = Math.round(options.heartbeatInterval * 1000);
     this.heartbeat = new Heartbeat(heartbeatIntervalMs, this.connections);
     this.limits = {
@@ -100,11 +104,21 @@ export class SignalingHub {
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const connection = new Connection(ws, this.options.maxMessageSize, this.options.messageRate, this.onBug);
       ws.on('error', this.onSocketError);
-      if (this.connections.size >= this.options.maxPeers) {
+      const client = clientKey(req.socket.remoteAddress);
+      const full = this.connections.size >= this.options.maxPeers;
+      const budget = full ? undefined : this.clients.connect(client);
+      const { maxMessageSize, messageRate } = this.options;
+      const connection = new Connection(ws, { client, maxMessageSize, messageRate, onBug: this.onBug, budget });
+      if (full) {
         if (endpoint === 'signaling') sendError(connection, 'server_full', 'the server has all the peers it can take');
         connection.end('kicked', CloseCode.TryAgainLater, 'server full');
+        return;
+      }
+      if (!budget) {
+        const reason = `this address holds ${this.options.maxPeersPerClient} signaling connections already`;
+        if (endpoint === 'signaling') sendError(connection, 'too_many_peers', reason);
+        connection.end('kicked', CloseCode.PolicyViolation, 'too many connections from this address');
         return;
       }
       this.connections.add(connection);
@@ -115,6 +129,7 @@ export class SignalingHub {
           : this.compat.accept(connection, endpoint);
       ws.once('close', () => {
         this.connections.delete(connection);
+        this.clients.disconnect(client);
         forget();
       });
     });

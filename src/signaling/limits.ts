@@ -12,6 +12,12 @@ export interface HubOptions {
   maxPeersPerRoom: number;
   /** Connections the hub holds at once, on every endpoint together. */
   maxPeers: number;
+  /** Connections one client address may hold, on every endpoint together. */
+  maxPeersPerClient: number;
+  /** Room memberships the peers of one client address may hold together. */
+  maxRoomsPerClient: number;
+  /** Messages per second all connections of one client address may send together. */
+  messageRatePerClient: number;
 }
 
 /**

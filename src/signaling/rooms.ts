@@ -1,6 +1,7 @@
 // Rooms by name: created by their first join (which may set a capacity), members in join order, gone when the
 // last member leaves. Membership is kept on both sides (room.members, peer.rooms) so a departing peer's rooms
 // are found without a scan.
+import type { ClientShares } from './clients.ts';
 import type { Peer } from './peers.ts';
 
 export class Room {
@@ -22,6 +23,8 @@ export class RoomRegistry {
   constructor(
     private readonly maxPeersPerRoom: number,
     private readonly maxRoomsPerPeer: number,
+    /** Memberships also count against the peer's client address (--max-rooms-per-client). */
+    private readonly clients: ClientShares,
   ) {}
 
   get size(): number {
@@ -39,6 +42,10 @@ export class RoomRegistry {
     if (room.members.size >= limit) {
       return { ok: false, code: 'room_full', reason: `'${name}' is full (${limit} members)` };
     }
+    if (!this.clients.join(peer.connection.client)) {
+      const reason = `the peers of this address are in ${this.clients.maxRooms} rooms already`;
+      return { ok: false, code: 'too_many_rooms', reason };
+    }
     if (!existing) this.byName.set(name, room);
     room.members.add(peer);
     peer.rooms.add(room);
@@ -47,8 +54,9 @@ export class RoomRegistry {
 
   /** Remove a member; the room vanishes once empty. */
   leave(peer: Peer, room: Room): void {
-    room.members.delete(peer);
+    if (!room.members.delete(peer)) return;
     peer.rooms.delete(room);
+    this.clients.leave(peer.connection.client);
     if (room.members.size === 0 && this.byName.get(room.name) === room) this.byName.delete(room.name);
   }
 

@@ -420,6 +420,98 @@ describe('limits', () => {
   });
 });
 
+describe('per-client shares', () => {
+  const other = { localAddress: '127.0.0.2' };
+
+  /** The hub hears of a close a moment after the client: try again for a while. */
+  async function eventually<R>(attempt: () => Promise<R>): Promise<R> {
+    for (let i = 0; ; i++) {
+      try {
+        return await attempt();
+      } catch (err) {
+        if (i === 50) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+  }
+
+  test('one address holds --max-peers-per-client connections; the next gets too_many_peers (1008)', T, async () => {
+    const ferry = await startFerry({ maxPeersPerClient: 3 });
+    const held = await Promise.all(Array.from({ length: 3 }, () => TestSocket.peer(ferry.url)));
+    const extra = await TestSocket.open(`${ferry.url.replace('http', 'ws')}/_/ws`);
+    const refusal = await extra.next();
+    assert.equal(refusal.code, 'too_many_peers');
+    assert.match(refusal.message as string, /3 signaling connections/);
+    assert.equal((await extra.closed).code, 1008);
+    // The seed protocol's endpoints draw on the same share.
+    const seed = await TestSocket.open(`${ferry.url.replace('http', 'ws')}/register`);
+    assert.equal((await seed.closed).code, 1008);
+    // Another address is not affected, and a closed connection gives its slot back.
+    const honest = await TestSocket.peer(ferry.url, {}, other);
+    await held[0]?.close();
+    const again = await eventually(() => TestSocket.peer(ferry.url));
+    await Promise.all([...held.slice(1), honest, again].map((s) => s.close()));
+    await ferry.close();
+  });
+
+  test('the peers of one address hold --max-rooms-per-client memberships together', T, async () => {
+    const ferry = await startFerry({ maxRoomsPerClient: 3 });
+    const [a, b] = await Promise.all([TestSocket.peer(ferry.url), TestSocket.peer(ferry.url)]);
+    const join = async (s: TestSocket, room: string) => {
+      s.send({ type: 'join', room, rid: room });
+      return s.next();
+    };
+    for (const [s, room] of [
+      [a, 'r1'],
+      [a, 'r2'],
+      [b, 'r3'],
+    ] as const)
+      assert.equal((await join(s, room)).type, 'joined');
+    const refused = await join(b, 'r4');
+    assert.deepEqual([refused.code, refused.rid], ['too_many_rooms', 'r4']);
+    const honest = await TestSocket.peer(ferry.url, {}, other);
+    assert.equal((await join(honest, 'r4')).type, 'joined');
+    assert.equal((await join(honest, 'r1')).type, 'joined');
+    // Leaving gives a membership back; a refusal for another reason (already in the room) takes none.
+    b.send({ type: 'leave', room: 'r3' });
+    assert.equal((await b.next()).type, 'left');
+    assert.equal((await join(b, 'r3')).type, 'joined');
+    assert.equal((await join(b, 'r3')).code, 'already_in_room');
+    assert.equal((await join(b, 'r5')).code, 'too_many_rooms');
+    // A departing peer gives back every membership it held.
+    await a.close();
+    assert.equal((await honest.next()).type, 'member-left');
+    for (const room of ['r5', 'r6']) assert.equal((await join(b, room)).type, 'joined');
+    await Promise.all([b.close(), honest.close()]);
+    await ferry.close();
+  });
+
+  test('connections of one address share --message-rate-per-client; another address has its own', T, async () => {
+    const ferry = await startFerry({ messageRate: 50, messageRatePerClient: 60 });
+    const crowd = await Promise.all(Array.from({ length: 4 }, () => TestSocket.peer(ferry.url)));
+    const honest = await TestSocket.peer(ferry.url, {}, other);
+    // 30 each at once: every connection is under its own 50, the four together are over their 60.
+    for (const s of [...crowd, honest]) for (let i = 0; i < 30; i++) s.send({ type: 'ping', rid: i });
+    const replies = await Promise.all(
+      [...crowd, honest].map(async (s) => {
+        const got = [];
+        for (let i = 0; i < 30; i++) got.push(await s.next());
+        return got;
+      }),
+    );
+    const crowdReplies = replies.slice(0, 4).flat();
+    const pongs = crowdReplies.filter((r) => r.type === 'pong').length;
+    assert.ok(pongs >= 60 && pongs < 120, `${pongs} of 120 pings answered from the crowd`);
+    assert.ok(crowdReplies.every((r) => r.type === 'pong' || r.code === 'rate_limited'));
+    assert.deepEqual(
+      replies[4]?.map((r) => r.type),
+      Array(30).fill('pong'),
+    );
+    await Promise.all([...crowd, honest].map((s) => s.close()));
+    await ferry.close();
+  });
+});
+
 describe('heartbeat', () => {
   let ferry: TestServer;
   before(async () => {
