@@ -111,14 +111,20 @@ export async function openListeners(
       // Nothing of the sniffing may outlive the hand-off: long-lived connections (signaling) would each keep it.
       stopSniffing();
       seen = undefined;
-      socket.pause();
-      socket.unshift(bytes);
       if (isH2) {
         // The h2 session reads what was unshifted, then takes the socket's handle over; resuming would race it.
+        socket.pause();
+        socket.unshift(bytes);
         h2.emit('connection', socket);
       } else {
+        // HTTP/1 reads the socket's handle itself and stops it while a body goes unread (a sender still waiting
+        // for its receiver); nothing of the socket's own stream may start the handle again behind its back, or
+        // that body is read into memory without bound. So no pause and resume around the hand-off (the resume
+        // lands after HTTP/1 stopped reading), and the stream is left waiting on a read as a fresh socket's is
+        // (else it asks for more on the next tick), and HTTP/1 gets what was sniffed in this same tick.
+        socket.read(0);
         handOffToHttp1(socket);
-        socket.resume();
+        socket.emit('data', bytes);
       }
     };
     const onEarlyError = () => {
