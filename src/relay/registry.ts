@@ -43,15 +43,17 @@ const PROBE_INTERVAL_MS = 2000;
 const NOTHING = Buffer.alloc(0);
 
 /**
- * A waiting sender's body is not read (TCP backpressure keeps it at the client), so on HTTP/1, where that stops
- * reading the socket, a reset from the client would go unseen until a receiver came and the path would stay taken.
- * An empty write asks the kernel: it fails a reset connection with ECONNRESET (the socket closes, and the sender
- * with it) and sends nothing otherwise. TLS writes nothing for an empty write, so the probe goes to the TCP socket
- * under it (`_parent`). HTTP/2 needs none: a session keeps reading its socket while one stream waits.
+ * A waiting sender's body is not read (TCP backpressure keeps it at the client), so on HTTP/1, where a full body
+ * buffer stops reading the socket, a reset from the client would go unseen until a receiver came and the path
+ * would stay taken. An empty write asks the kernel: it fails a reset connection with ECONNRESET (the socket closes,
+ * and the sender with it) and sends nothing otherwise. TLS writes nothing for an empty write, so the probe goes to
+ * the TCP socket under it (`_parent`). Only a sender held back is probed: any other is still read, so its reset is
+ * seen anyway. HTTP/2 needs none: a session keeps reading its socket while one stream waits.
  */
 function probe(sender: Sender): void {
-  if (sender.req.httpVersionMajor !== 1) return;
-  const socket = sender.req.socket as net.Socket & { _parent?: net.Socket };
+  const { req } = sender;
+  if (req.httpVersionMajor !== 1 || req.readableLength < req.readableHighWaterMark) return;
+  const socket = req.socket as net.Socket & { _parent?: net.Socket };
   const tcp = socket._parent ?? socket;
   if (tcp.writable && !tcp.writableNeedDrain) tcp.write(NOTHING);
 }

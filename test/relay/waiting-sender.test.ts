@@ -80,10 +80,11 @@ async function writeUntilStalled(body: NodeJS.WritableStream): Promise<number> {
 
 describe('a sender waiting for its receiver', () => {
   for (const transport of ['http1', 'https1', 'h2c', 'h2'] as const) {
-    test(`${transport}: is read at most a little ahead, its reset frees the path, and the next sender gets through`, async () => {
+    test(`${transport}: is read at most a little ahead, its reset frees the path, and the next sender gets through`, async (t) => {
       const path = uniquePath('waiting');
       const { raw, body } = await openSender(transport, path);
       const written = await writeUntilStalled(body);
+      t.diagnostic(`written before the stall: ${(written / 1048576).toFixed(2)} MiB`);
       assert.ok(written < 32 * 1024 * 1024, `the server took ${written / 1048576} MiB of a waiting sender's body`);
       assert.equal((await relayStats(ferry.url)).waitingSenders, 1);
 
