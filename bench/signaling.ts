@@ -25,7 +25,8 @@ async function serve(kind: Kind): Promise<void> {
     const { defaultConfig } = await import('../src/server/config.ts');
     const { startServer } = await import('../src/server/index.ts');
     const { createLogger } = await import('../src/server/log.ts');
-    // The benchmark peers ping-pong as fast as they can: lift the per-peer message rate (default 100/s).
+    // The benchmark peers ping-pong as fast as they can: lift the per-peer message rate (default 100/s). All of
+    // them come from 127.0.0.1, so the per-address shares (connections, peers, messages) are lifted too.
     const config = {
       ...defaultConfig(),
       host: '127.0.0.1',
@@ -33,6 +34,9 @@ async function serve(kind: Kind): Promise<void> {
       logLevel: 'silent' as const,
       maxPeers: 1_000_000,
       messageRate: 1_000_000,
+      maxConnectionsPerClient: 1_000_000,
+      maxPeersPerClient: 1_000_000,
+      messageRatePerClient: 1_000_000,
     };
     const server = await startServer(config, createLogger(config.logLevel));
     port = server.http.port;

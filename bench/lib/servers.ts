@@ -76,11 +76,15 @@ export async function prepareFerry(which: string): Promise<FerryBuild> {
 
 /**
  * The relay needs no STUN, and its default UDP port (3478) may be held by another Ferry on this shared machine,
- * which would make startup fail: builds that serve STUN run with `--stun-port 0`.
+ * which would make startup fail: builds that serve STUN run with `--stun-port 0`. Every benchmark client comes
+ * from 127.0.0.1, so builds with a per-address connection cap (default 256) run with it lifted.
  */
 async function baseFlags(entry: string): Promise<string[]> {
   const help = await run(process.execPath, [entry, 'serve', '--help'], 30_000);
-  return help.stdout.includes('--stun-port') ? ['--stun-port', '0'] : [];
+  return [
+    ...(help.stdout.includes('--stun-port') ? ['--stun-port', '0'] : []),
+    ...(help.stdout.includes('--max-connections-per-client') ? ['--max-connections-per-client', '1000000'] : []),
+  ];
 }
 
 async function must(pending: Promise<RunResult>): Promise<string> {

@@ -1,5 +1,6 @@
 // Pipe bookkeeping: which paths are waiting for their other side, which are busy, and who may join.
 // Each departure is matched by identity, so a late close event can never evict a newer party (bug B9).
+import type net from 'node:net';
 import type { Logger } from '../server/log.ts';
 import { cut, type Req, type Res, sendText } from './http.ts';
 import { msg } from './messages.ts';
@@ -37,16 +38,41 @@ export interface RelayStats {
   bytes: number;
 }
 
+/** How often a waiting HTTP/1 sender is checked for a reset connection. */
+const PROBE_INTERVAL_MS = 2000;
+const NOTHING = Buffer.alloc(0);
+
+/**
+ * A waiting sender's body is not read (TCP backpressure keeps it at the client), so on HTTP/1, where a full body
+ * buffer stops reading the socket, a reset from the client would go unseen until a receiver came and the path
+ * would stay taken. An empty write asks the kernel: it fails a reset connection with ECONNRESET (the socket closes,
+ * and the sender with it) and sends nothing otherwise. TLS writes nothing for an empty write, so the probe goes to
+ * the TCP socket under it (`_parent`). Only a sender held back is probed: any other is still read, so its reset is
+ * seen anyway. HTTP/2 needs none: a session keeps reading its socket while one stream waits.
+ */
+function probe(sender: Sender): void {
+  const { req } = sender;
+  if (req.httpVersionMajor !== 1 || req.readableLength < req.readableHighWaterMark) return;
+  const socket = req.socket as net.Socket & { _parent?: net.Socket };
+  const tcp = socket._parent ?? socket;
+  if (tcp.writable && !tcp.writableNeedDrain) tcp.write(NOTHING);
+}
+
 export class PipeRegistry {
   private readonly waiting = new Map<string, WaitingPipe>();
   private readonly active = new Set<string>();
   private readonly idleWaiters: Array<() => void> = [];
   private bytesRelayed = 0;
+  private readonly prober: NodeJS.Timeout;
 
   constructor(
     private readonly limits: RelayLimits,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.prober = setInterval(() => {
+      for (const pipe of this.waiting.values()) if (pipe.sender) probe(pipe.sender);
+    }, PROBE_INTERVAL_MS).unref();
+  }
 
   stats(): RelayStats {
     let waitingSenders = 0;
@@ -140,6 +166,7 @@ export class PipeRegistry {
 
   /** Shutdown, step one: every waiting pipe is told the server is going away. */
   closeWaiting(): void {
+    clearInterval(this.prober);
     const text = msg.shuttingDown();
     for (const pipe of [...this.waiting.values()]) {
       clearTimeout(pipe.timer);

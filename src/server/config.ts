@@ -18,6 +18,10 @@ export interface ServeConfig {
   logLevel: LogLevel;
   /** Seconds a client may take to send its request headers (slowloris guard). */
   headerTimeout: number;
+  /** Seconds an HTTP/2 session may go without a stream before it is closed. */
+  idleTimeout: number;
+  /** TCP connections one client address may hold at once, on every listener together. */
+  maxConnectionsPerClient: number;
   /** Seconds running transfers get to finish on shutdown before they are cut. */
   shutdownGrace: number;
   maxWaitingPipes: number;
@@ -205,6 +209,22 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     description: 'seconds a client gets to send its request headers',
     default: 30,
     parse: integer(1, 3600),
+  }),
+  spec({
+    key: 'idleTimeout',
+    flags: '--idle-timeout <seconds>',
+    env: 'FERRY_IDLE_TIMEOUT',
+    description: 'seconds an HTTP/2 connection may go without an open stream before it is closed',
+    default: 60,
+    parse: integer(1, 86400),
+  }),
+  spec({
+    key: 'maxConnectionsPerClient',
+    flags: '--max-connections-per-client <count>',
+    env: 'FERRY_MAX_CONNECTIONS_PER_CLIENT',
+    description: 'TCP connections one client address may hold at once, HTTP and HTTPS together',
+    default: 256,
+    parse: integer(1, 10_000_000),
   }),
   spec({
     key: 'shutdownGrace',

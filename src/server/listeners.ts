@@ -1,11 +1,14 @@
 // The sockets: one HTTP port that speaks HTTP/1.x and cleartext HTTP/2 (prior knowledge), and an optional
 // HTTPS port that picks HTTP/2 or HTTP/1.1 by ALPN. Both feed the same two protocol servers, so every
-// listener has the same timeouts: none on a request's duration, a deadline on its headers.
+// listener has the same timeouts: none on a request's duration, a deadline on its headers (and on a TLS
+// handshake), an idle deadline on a connection with no request in flight; and one cap on the connections a
+// client address holds, counted where TCP connections are accepted.
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
+import { clientKey, PerClientCounter } from '../net/client.ts';
 import type { ServeConfig } from './config.ts';
 import type { Logger } from './log.ts';
 
@@ -39,12 +42,14 @@ export async function openListeners(
   log: Logger,
 ): Promise<Listeners> {
   const headerTimeoutMs = config.headerTimeout * 1000;
+  const idleTimeoutMs = config.idleTimeout * 1000;
   const http1 = http.createServer({
     requestTimeout: 0,
     headersTimeout: headerTimeoutMs,
     // Node checks header deadlines on this interval; keep it well under the deadline.
     connectionsCheckingInterval: Math.min(1000, headerTimeoutMs / 2),
-    keepAliveTimeout: 5000,
+    // An idle keep-alive connection is closed after 5 s (browsers reconnect at once), or sooner if so configured.
+    keepAliveTimeout: Math.min(5000, idleTimeoutMs),
   });
   http1.on('request', onRequest);
   // This server never listens itself (sockets are handed to it), and Node starts its header-deadline
@@ -88,6 +93,56 @@ export async function openListeners(
   const h2 = http2.createServer({ settings: { enableConnectProtocol: false } });
   h2.on('request', onRequest);
   h2.on('sessionError', (err) => log.info({ err: err.message }, 'http2 session error'));
+  h2.on('session', closeWhenIdle);
+
+  // Every accepted TCP connection, cleartext or TLS, is counted against its client address until it closes; one
+  // over the cap is dropped at once (TCP has no way to say why). The error listener comes first, so nothing the
+  // socket emits before a protocol server takes it over can be an uncaught error.
+  const perClient = new PerClientCounter(config.maxConnectionsPerClient);
+  function releaseConnection(this: net.Socket) {
+    // remoteAddress was read at accept, and a socket keeps it after its handle is gone.
+    perClient.release(clientKey(this.remoteAddress));
+  }
+  const onSocketError = (err: Error) => log.debug({ err: err.message }, 'socket error');
+  const admit = (socket: net.Socket): boolean => {
+    socket.on('error', onSocketError);
+    const client = clientKey(socket.remoteAddress);
+    if (!perClient.acquire(client)) {
+      log.debug({ client }, 'connection refused: too many from this client');
+      socket.destroy();
+      return false;
+    }
+    socket.on('close', releaseConnection);
+    return true;
+  };
+  const onServerError = (err: Error) => log.error({ err: err.message }, 'listener error');
+
+  /**
+   * An HTTP/2 session is closed (GOAWAY, then destroyed once it has gone) after `--idle-timeout` seconds without
+   * an open stream: one that sent its preface and SETTINGS and nothing more holds a socket for nothing. Its open
+   * streams are counted, so a long transfer, which keeps one stream open, is never cut however quiet it is.
+   */
+  function closeWhenIdle(session: http2.ServerHttp2Session): void {
+    let open = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      timer = setTimeout(() => {
+        log.debug({ client: session.socket?.remoteAddress }, 'idle http2 session closed');
+        session.close();
+      }, idleTimeoutMs);
+    };
+    const onStreamClose = () => {
+      open -= 1;
+      if (open === 0 && !session.closed && !session.destroyed) arm();
+    };
+    session.on('stream', (stream: http2.ServerHttp2Stream) => {
+      open += 1;
+      clearTimeout(timer);
+      stream.once('close', onStreamClose);
+    });
+    session.once('close', () => clearTimeout(timer));
+    arm();
+  }
 
   // Peek at the first bytes: the HTTP/2 preface goes to the h2 server, anything else to HTTP/1.
   const dispatchCleartext = (socket: net.Socket) => {
@@ -111,14 +166,20 @@ export async function openListeners(
       // Nothing of the sniffing may outlive the hand-off: long-lived connections (signaling) would each keep it.
       stopSniffing();
       seen = undefined;
-      socket.pause();
-      socket.unshift(bytes);
       if (isH2) {
         // The h2 session reads what was unshifted, then takes the socket's handle over; resuming would race it.
+        socket.pause();
+        socket.unshift(bytes);
         h2.emit('connection', socket);
       } else {
+        // HTTP/1 reads the socket's handle itself and stops it while a body goes unread (a sender still waiting
+        // for its receiver); nothing of the socket's own stream may start the handle again behind its back, or
+        // that body is read into memory without bound. So no pause and resume around the hand-off (the resume
+        // lands after HTTP/1 stopped reading), and the stream is left waiting on a read as a fresh socket's is
+        // (else it asks for more on the next tick), and HTTP/1 gets what was sniffed in this same tick.
+        socket.read(0);
         handOffToHttp1(socket);
-        socket.resume();
+        socket.emit('data', bytes);
       }
     };
     const onEarlyError = () => {
@@ -130,8 +191,11 @@ export async function openListeners(
     socket.once('close', stopSniffing);
   };
 
-  const plain = net.createServer({ noDelay: true }, dispatchCleartext);
+  const plain = net.createServer({ noDelay: true }, (socket) => {
+    if (admit(socket)) dispatchCleartext(socket);
+  });
   const httpAddress = await listen(plain, config.httpPort, config.host);
+  plain.on('error', onServerError);
 
   let secure: tls.Server | undefined;
   let httpsAddress: net.AddressInfo | undefined;
@@ -139,8 +203,16 @@ export async function openListeners(
   if (config.enableHttps && config.keyPath && config.crtPath) {
     const { keyPath, crtPath } = config;
     const loadContext = () => ({ key: readFileSync(keyPath), cert: readFileSync(crtPath) });
-    secure = tls.createServer({ ...loadContext(), ALPNProtocols: ['h2', 'http/1.1'], noDelay: true });
+    secure = tls.createServer({
+      ...loadContext(),
+      ALPNProtocols: ['h2', 'http/1.1'],
+      noDelay: true,
+      // A connection that never finishes its handshake is dropped like one that never finishes its headers.
+      handshakeTimeout: headerTimeoutMs,
+    });
     const server = secure;
+    // The TCP connection, before any TLS: counted here like a cleartext one.
+    secure.on('connection', admit);
     secure.on('secureConnection', (socket: tls.TLSSocket) => {
       if (socket.alpnProtocol === 'h2') {
         track(socket);
@@ -149,7 +221,11 @@ export async function openListeners(
         http1.emit('connection', socket);
       }
     });
-    secure.on('tlsClientError', (err) => log.info({ err: err.message }, 'tls client error'));
+    // Node leaves the socket of a failed or timed-out handshake open for this listener to end.
+    secure.on('tlsClientError', (err, socket) => {
+      log.info({ err: err.message }, 'tls client error');
+      socket.destroy();
+    });
     const reload = () => {
       try {
         server.setSecureContext(loadContext());
@@ -165,6 +241,7 @@ export async function openListeners(
       unwatchFile(crtPath, reload);
     };
     httpsAddress = await listen(secure, config.httpsPort ?? 0, config.host);
+    secure.on('error', onServerError);
   }
 
   return {
