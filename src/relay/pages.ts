@@ -24,11 +24,29 @@ function text(body: string): Page {
   return { status: 200, headers: { 'Content-Type': 'text/plain', 'Access-Control-Allow-Origin': '*' }, body };
 }
 
+/** Only to build a URL the way a browser reads the form's action; never contacted. */
+const FORM_BASE = new URL('http://ferry.invalid/noscript');
+
+/**
+ * Where the send form posts for a `path` from the query: always a path on this server, never another origin. Leading
+ * slashes, backslashes, spaces and control characters are dropped first (a browser reads `//host`, `/\host` and
+ * `/<TAB>/host` as another host), then the URL parser gives the canonical, percent-encoded path and query.
+ * '' when there is no path to send to.
+ */
+function formTarget(path: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: dropping control characters is the point
+  const url = new URL(`/${path.replace(/^[\u0000-\u0020/\\]+/, '')}`, FORM_BASE);
+  if (url.origin !== FORM_BASE.origin || url.pathname === '/') return '';
+  return `${url.pathname}${url.search}`;
+}
+
 function noscript(url: URL): Page {
   const nonce = randomBytes(16).toString('base64');
-  const path = escapeHtml(url.searchParams.get('path') ?? '');
+  const raw = url.searchParams.get('path') ?? '';
+  const path = escapeHtml(raw);
+  const action = escapeHtml(formTarget(raw));
   const mode = url.searchParams.get('mode') === 'text' ? 'text' : 'file';
-  const disabled = path === '' ? ' disabled' : '';
+  const disabled = action === '' ? ' disabled' : '';
   const field =
     mode === 'text'
       ? `<textarea name="input_text" rows="8" cols="60"${disabled}></textarea>`
@@ -42,14 +60,18 @@ function noscript(url: URL): Page {
 <label>Path <input type="text" name="path" value="${path}" placeholder="mypath123"></label>
 <input type="hidden" name="mode" value="${mode}"><button type="submit">Set path</button>
 </form>
-<form method="POST" action="${path}" enctype="multipart/form-data">
+<form method="POST" action="${action}" enctype="multipart/form-data">
 ${field}
 <button type="submit"${disabled}>Send</button>
 </form>
-<p><a href="?path=${path}&amp;mode=${other}">Send ${other} instead</a></p>
+<p><a href="?path=${escapeHtml(encodeURIComponent(raw))}&amp;mode=${other}">Send ${other} instead</a></p>
 </body></html>
 `;
-  return html(body, { 'Content-Security-Policy': `default-src 'none'; style-src 'nonce-${nonce}'` });
+  // form-action: even a page altered on the way cannot post elsewhere; frame-ancestors: no site can frame the form
+  // to make a visitor send; base-uri: no injected <base> could move the relative links.
+  return html(body, {
+    'Content-Security-Policy': `default-src 'none'; style-src 'nonce-${nonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
+  });
 }
 
 function help(req: Req): Page {

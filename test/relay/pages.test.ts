@@ -38,7 +38,10 @@ describe('reserved pages', { timeout: SUITE_TIMEOUT }, () => {
     assert.equal(header(response, 'content-length'), String(response.body.length));
     assert.equal(header(response, 'access-control-allow-origin'), undefined);
     const csp = header(response, 'content-security-policy') ?? '';
-    const match = /^default-src 'none'; style-src 'nonce-([A-Za-z0-9+/]{22}==)'$/.exec(csp);
+    const match =
+      /^default-src 'none'; style-src 'nonce-([A-Za-z0-9+/]{22}==)'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'$/.exec(
+        csp,
+      );
     assert.ok(match, `CSP ${csp}`);
     assert.equal(Buffer.from(match[1] as string, 'base64').length, 16);
     const page = response.body.toString();
@@ -54,9 +57,45 @@ describe('reserved pages', { timeout: SUITE_TIMEOUT }, () => {
     const { response } = await raw('GET', '/noscript?path=%22%3E%3Cscript%3Ex%3C/script%3E&mode=text');
     const page = response.body.toString();
     assert.ok(!page.includes('<script>'), 'the path cannot inject markup');
-    assert.ok(page.includes('action="&#34;&#62;&#60;script&#62;x&#60;/script&#62;"'), page);
+    assert.ok(page.includes('action="/%22%3E%3Cscript%3Ex%3C/script%3E"'), page);
+    assert.ok(page.includes('href="?path=%22%3E%3Cscript%3Ex%3C%2Fscript%3E&amp;mode=file"'), page);
     assert.match(page, /<textarea name="input_text" rows="8" cols="60"><\/textarea>/);
     assert.doesNotMatch(page, /name="input_file"/);
+  });
+
+  test('/noscript?path=…: the form posts to a path on this server, however the path is written', async () => {
+    const cases: [string, string][] = [
+      ['mypath', '/mypath'],
+      ['/mypath?n=2', '/mypath?n=2'],
+      ['a&b', '/a&#38;b'],
+      // Other origins, written every way a browser's URL parser would read one.
+      ['https://evil.example/x', '/https://evil.example/x'],
+      ['//evil.example/x', '/evil.example/x'],
+      ['///evil.example/x', '/evil.example/x'],
+      ['/\\evil.example/x', '/evil.example/x'],
+      ['\\\\evil.example/x', '/evil.example/x'],
+      ['/\t/evil.example/x', '/evil.example/x'],
+      ['\n//evil.example/x', '/evil.example/x'],
+      [' //evil.example/x', '/evil.example/x'],
+      ['javascript:alert(1)', '/javascript:alert(1)'],
+    ];
+    for (const [path, action] of cases) {
+      const { response } = await raw('GET', `/noscript?path=${encodeURIComponent(path)}`);
+      const page = response.body.toString();
+      const match = /<form method="POST" action="([^"]*)"/.exec(page);
+      assert.equal(match?.[1], action, JSON.stringify(path));
+    }
+  });
+
+  test('/noscript: the posted form is an ordinary send to that path', async () => {
+    const path = uniquePath();
+    const { response } = await raw('GET', `/noscript?path=${encodeURIComponent(path.slice(1))}`);
+    const action = /<form method="POST" action="([^"]*)"/.exec(response.body.toString())?.[1];
+    assert.equal(action, path);
+    const receiving = request(`${ferry.url}${path}`);
+    const sent = await curl(['-sS', '-F', 'input_file=@-;filename=a.txt', `${ferry.url}${action}`], 'hello\n');
+    assert.equal(sent.code, 0, sent.stderr);
+    assert.equal((await receiving).body.toString(), 'hello\n');
   });
 
   test('/version: 200 text/plain with ACAO, the version and a newline', async () => {
