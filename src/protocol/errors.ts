@@ -34,6 +34,7 @@ export type ProtocolErrorCode =
   | 'FRAME_PATH'
   | 'FRAME_TRUNCATED'
   | 'FRAME_ORDER'
+  | 'OFFER_TOO_LARGE'
   | 'FLOW_CLOSED'
   // session.ts
   | 'SESSION_PROTOCOL'

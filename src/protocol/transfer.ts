@@ -44,6 +44,11 @@ export function endsRecord(frame: Frame): boolean {
   return frame.type !== 'data' || frame.data.length < DATA_FRAME_BYTES;
 }
 export const MAX_ENTRIES = 1_000_000;
+/**
+ * Most bytes of entry paths (UTF-8, together) a receiver takes in one offer by default: MAX_ENTRIES paths of
+ * MAX_PATH_BYTES would be 4 GB held in memory before anyone is asked. 128 MiB is a million paths of 134 bytes.
+ */
+export const MAX_OFFER_PATH_BYTES = 128 * 1024 * 1024;
 export const MAX_PATH_BYTES = 4096;
 export const MAX_SEGMENT_BYTES = 255;
 const MAX_TEXT = 1024;
@@ -134,6 +139,8 @@ export const CANCEL_CODES = Object.freeze({
   IO: 'IO',
   /** The receiver refuses to write something (e.g. a path escaping the target folder, or an existing file). */
   REFUSED: 'REFUSED',
+  /** The receiver waited too long for the sender's next frame. */
+  TIMEOUT: 'TIMEOUT',
 });
 
 function fail(code: ProtocolErrorCode, message: string): never {
@@ -190,17 +197,29 @@ export function validateEntryPath(path: string): void {
   if (problem !== undefined) fail('FRAME_PATH', `unsafe path ${JSON.stringify(path.slice(0, 200))}: ${problem}`);
 }
 
+const SLASH = 0x2f;
+const DOT = 0x2e;
+
 function pathProblem(path: string): string | undefined {
   if (path.length === 0) return 'empty';
-  if (utf8.encode(path).length > MAX_PATH_BYTES) return `longer than ${MAX_PATH_BYTES} bytes`;
+  // UTF-8 once, then one pass over its bytes for the names: linear in the path, however many names it has ('/' is
+  // never part of a multi-byte character).
+  const bytes = utf8.encode(path);
+  if (bytes.length > MAX_PATH_BYTES) return `longer than ${MAX_PATH_BYTES} bytes`;
   if (hasControl(path)) return 'contains control characters';
   if (path.includes('\\')) return 'contains a backslash';
   if (path.startsWith('/')) return 'absolute';
   if (/^[A-Za-z]:/.test(path)) return 'has a drive letter';
-  for (const segment of path.split('/')) {
-    if (segment === '') return 'has an empty segment';
-    if (segment === '.' || segment === '..') return `has a "${segment}" segment`;
-    if (utf8.encode(segment).length > MAX_SEGMENT_BYTES) return `a name is longer than ${MAX_SEGMENT_BYTES} bytes`;
+  let start = 0;
+  for (let at = 0; at <= bytes.length; at++) {
+    if (at < bytes.length && bytes[at] !== SLASH) continue;
+    const length = at - start;
+    if (length === 0) return 'has an empty segment';
+    if (bytes[start] === DOT && (length === 1 || (length === 2 && bytes[start + 1] === DOT))) {
+      return `has a "${'.'.repeat(length)}" segment`;
+    }
+    if (length > MAX_SEGMENT_BYTES) return `a name is longer than ${MAX_SEGMENT_BYTES} bytes`;
+    start = at + 1;
   }
   return undefined;
 }
@@ -547,14 +566,28 @@ type ReceiverState = 'offer' | 'entries' | 'deciding' | 'receiving' | 'closed';
 export interface TransferReceiverOptions {
   /** How to hash each file (default: @noble/hashes, which runs anywhere). */
   createHash?: Sha256Factory;
+  /** Most entries an offer may have (default MAX_ENTRIES); more is refused with OFFER_TOO_LARGE. */
+  maxEntries?: number;
+  /** Most bytes of entry paths an offer may have (default MAX_OFFER_PATH_BYTES); more: OFFER_TOO_LARGE. */
+  maxPathBytes?: number;
+}
+
+/** One name in the tree an offer lists: an entry (kind set) or a folder only implied by a deeper entry. */
+interface PathNode {
+  kind?: Entry['kind'];
+  children?: Map<string, PathNode>;
 }
 
 export class TransferReceiver {
   #state: ReceiverState = 'offer';
   readonly #createHash: Sha256Factory;
   #header: OfferHeader | undefined;
+  readonly #maxEntries: number;
+  readonly #maxPathBytes: number;
   #entries: Entry[] = [];
-  #kinds = new Map<string, Entry['kind']>();
+  #pathBytes = 0;
+  /** Every path offered so far, as a tree: each entry is placed in time linear in its length. */
+  readonly #tree: PathNode = {};
   /** Indexes of the file entries, in order: the order the sender must send them. */
   #fileOrder: number[] = [];
   #nextFile = 0;
@@ -563,6 +596,8 @@ export class TransferReceiver {
 
   constructor(options: TransferReceiverOptions = {}) {
     this.#createHash = options.createHash ?? (() => new Sha256());
+    this.#maxEntries = options.maxEntries ?? MAX_ENTRIES;
+    this.#maxPathBytes = options.maxPathBytes ?? MAX_OFFER_PATH_BYTES;
   }
 
   get state(): ReceiverState {
@@ -579,6 +614,13 @@ export class TransferReceiver {
     switch (this.#state) {
       case 'offer':
         if (frame.type !== 'offer') this.#order(frame, 'an OFFER');
+        if (frame.entryCount > this.#maxEntries) {
+          this.#state = 'closed';
+          fail(
+            'OFFER_TOO_LARGE',
+            `the offer has ${frame.entryCount} entries; this receiver takes at most ${this.#maxEntries}`,
+          );
+        }
         this.#header = {
           version: frame.version,
           kind: frame.kind,
@@ -612,26 +654,16 @@ export class TransferReceiver {
       fail('FRAME_ORDER', `more entries than the ${header.entryCount} the offer announced`);
     }
     for (const entry of entries) {
-      if (this.#kinds.has(entry.path)) {
+      this.#pathBytes += utf8.encode(entry.path).length;
+      if (this.#pathBytes > this.#maxPathBytes) {
         this.#state = 'closed';
-        fail('FRAME_PATH', `the offer lists ${JSON.stringify(entry.path)} twice`);
+        fail('OFFER_TOO_LARGE', `the offer's paths take more than the ${this.#maxPathBytes} bytes this receiver takes`);
       }
-      this.#kinds.set(entry.path, entry.kind);
+      this.#place(entry);
       if (entry.kind === 'file') this.#fileOrder.push(this.#entries.length);
       this.#entries.push(entry);
     }
     if (this.#entries.length < header.entryCount) return undefined;
-    // A file cannot also be a folder: "a" as a file and "a/b" would make the receiver write through a file.
-    for (const entry of this.#entries) {
-      const parts = entry.path.split('/');
-      for (let i = 1; i < parts.length; i++) {
-        const parent = parts.slice(0, i).join('/');
-        if (this.#kinds.get(parent) === 'file') {
-          this.#state = 'closed';
-          fail('FRAME_PATH', `${JSON.stringify(entry.path)} is inside ${JSON.stringify(parent)}, which is a file`);
-        }
-      }
-    }
     const known = this.#entries.every((e) => e.kind === 'directory' || e.size !== null);
     const sum = this.#entries.reduce((total, e) => total + (e.size ?? 0), 0);
     if (header.totalSize !== null && (!known || sum !== header.totalSize)) {
@@ -640,6 +672,46 @@ export class TransferReceiver {
     }
     this.#state = 'deciding';
     return { type: 'offer', offer: { ...header, entries: this.#entries } };
+  }
+
+  /**
+   * Puts an entry in the tree, one step per name: refused if it is listed twice, lies inside a file ("a" a file and
+   * "a/b" would make the receiver write through a file), or is a file with entries inside it.
+   */
+  #place(entry: Entry): void {
+    const names = entry.path.split('/');
+    let node = this.#tree;
+    for (const [depth, name] of names.entries()) {
+      if (node.kind === 'file') {
+        const parent = names.slice(0, depth).join('/');
+        this.#refuse(`${JSON.stringify(entry.path)} is inside ${JSON.stringify(parent)}, which is a file`);
+      }
+      node.children ??= new Map();
+      let child = node.children.get(name);
+      if (child === undefined) {
+        child = {};
+        node.children.set(name, child);
+      }
+      node = child;
+    }
+    if (node.kind !== undefined) this.#refuse(`the offer lists ${JSON.stringify(entry.path)} twice`);
+    if (entry.kind === 'file' && node.children !== undefined) {
+      // Name one entry inside it: follow the first names down to one that was offered.
+      let inside = entry.path;
+      let below: PathNode = node;
+      while (below.kind === undefined || below === node) {
+        const [name, next] = (below.children as Map<string, PathNode>).entries().next().value as [string, PathNode];
+        inside += `/${name}`;
+        below = next;
+      }
+      this.#refuse(`${JSON.stringify(inside)} is inside ${JSON.stringify(entry.path)}, which is a file`);
+    }
+    node.kind = entry.kind;
+  }
+
+  #refuse(message: string): never {
+    this.#state = 'closed';
+    fail('FRAME_PATH', message);
   }
 
   /** We accept the offer: returns the ACCEPT frame to send. */
