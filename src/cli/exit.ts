@@ -1,4 +1,5 @@
 // Exit codes and error output shared by every command: a stable code word on stderr, then the process ends.
+import { printable } from './terminal.ts';
 
 export enum ExitCode {
   Ok = 0,
@@ -35,7 +36,7 @@ export function onExit(hook: () => void): void {
 }
 
 export function fail(exitCode: ExitCode, code: string, message: string): never {
-  process.stderr.write(`ferry: error [${code}]: ${message}\n`);
+  process.stderr.write(`ferry: error [${code}]: ${printable(message)}\n`);
   beforeExit?.();
   process.exit(exitCode);
 }

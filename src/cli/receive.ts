@@ -1,5 +1,5 @@
 // `ferry receive CODE`: meet the sender that printed CODE, see what it offers, accept (asked, or --yes) and save it
-// under DIR — or write it to stdout when the sender sent a stream or with --out -. Nothing is overwritten without
+// under DIR — or write it to stdout when the sender sent a stream (unless stdout is a terminal) or with --out -. Nothing is overwritten without
 // --force, and nothing partial is left behind (transfer-files.ts stages everything until DONE checked out).
 import { stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
@@ -11,6 +11,7 @@ import type { Offer } from '../protocol/transfer.ts';
 import { type Decision, receiveTransfer, TransferError } from '../protocol/transfer-session.ts';
 import { ExitCode } from './exit.ts';
 import { describeOffer, offerEvent } from './send.ts';
+import { printable } from './terminal.ts';
 import {
   addTransferOptions,
   classifyFailure,
@@ -22,6 +23,7 @@ import {
   openTransport,
   reachHub,
   reportDone,
+  seconds,
   type TransferFlags,
   TransferOutput,
 } from './transfer-common.ts';
@@ -31,6 +33,7 @@ interface ReceiveOptions extends TransferFlags {
   out: string;
   yes: boolean;
   force: boolean;
+  timeout: number;
 }
 
 export function registerReceive(program: Command): void {
@@ -40,7 +43,12 @@ export function registerReceive(program: Command): void {
     .argument('<code>', 'the code the sender shows, e.g. 7-orbit-lantern')
     .addOption(new Option('--out <dir>', 'folder to save into, or - for stdout').default('.'))
     .addOption(new Option('--yes', 'accept the offer without asking').default(false))
-    .addOption(new Option('--force', 'overwrite files and merge into folders that already exist').default(false));
+    .addOption(new Option('--force', 'overwrite files and merge into folders that already exist').default(false))
+    .addOption(
+      new Option('--timeout <seconds>', 'give up when the sender sends nothing for this long (0: never)')
+        .argParser(seconds('--timeout'))
+        .default(30),
+    );
   addTransferOptions(command);
   command.action((code: string, options: ReceiveOptions) => receive(code, options));
 }
@@ -48,7 +56,7 @@ export function registerReceive(program: Command): void {
 async function ask(question: string): Promise<boolean> {
   const prompt = createInterface({ input: process.stdin, output: process.stderr });
   try {
-    return /^y(es)?$/i.test((await prompt.question(question)).trim());
+    return /^y(es)?$/i.test((await prompt.question(printable(question))).trim());
   } finally {
     prompt.close();
   }
@@ -102,6 +110,13 @@ async function receive(input: string, options: ReceiveOptions): Promise<void> {
       if (toStdout && (files.length !== 1 || offer.entries.length !== 1)) {
         return decline('declined', 'a folder or several files cannot be written to stdout; use --out DIR');
       }
+      if (offer.kind === 'stream' && options.out !== '-' && process.stdout.isTTY) {
+        // Raw bytes on a terminal can be escape sequences that rewrite the screen or answer back as keystrokes.
+        return decline(
+          'stdout_is_terminal',
+          'the sender offers a stream and stdout is a terminal; redirect it (> file, | command), or pass --out - to print it here',
+        );
+      }
       if (!toStdout) {
         const taken = await existing(options.out, offer);
         const link = taken.find((t) => t.link);
@@ -137,6 +152,7 @@ async function receive(input: string, options: ReceiveOptions): Promise<void> {
       decide,
       createHash: nodeSha256,
       signal: interrupts.signal,
+      idleTimeoutMs: options.timeout * 1000,
       onOffer: (offer) => {
         total = offer.totalSize;
         if (offer.kind === 'stream') out.setJsonStream(process.stderr);

@@ -36,6 +36,7 @@ import {
   nativeLogFromEnv,
   noTurnMessage,
 } from './peer-common.ts';
+import { jsonLine, printable } from './terminal.ts';
 
 export interface TransferFlags {
   server: string;
@@ -62,6 +63,17 @@ export function addTransferOptions(command: Command): Command {
     .addOption(iceTransportPolicyOption())
     .addOption(new Option('--json', 'one JSON object per line instead of text and a progress bar').default(false))
     .addOption(new Option('--verbose', 'report connection details on stderr').default(false));
+}
+
+/** A number of seconds where 0 means never. */
+export function seconds(flag: string): (raw: string) => number {
+  return (raw) => {
+    const value = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(value) || value < 0) {
+      failHuman(ExitCode.Usage, 'bad_flag', `${flag}: '${raw}' is not a number of seconds >= 0`);
+    }
+    return value;
+  };
 }
 
 export function positiveSeconds(flag: string): (raw: string) => number {
@@ -124,25 +136,25 @@ export class TransferOutput {
   say(text: string): void {
     if (this.#json) return;
     this.#clearBar();
-    process.stderr.write(`${text}\n`);
+    process.stderr.write(`${printable(text)}\n`);
   }
 
   /** A warning: always on stderr, also with --json. */
   warn(text: string): void {
     this.#clearBar();
-    process.stderr.write(`ferry: ${text}\n`);
+    process.stderr.write(`ferry: ${printable(text)}\n`);
   }
 
   /** A diagnostic line under --verbose (stderr, also with --json). */
   debug(text: string): void {
     if (!this.#verbose) return;
     this.#clearBar();
-    process.stderr.write(`ferry: ${text}\n`);
+    process.stderr.write(`ferry: ${printable(text)}\n`);
   }
 
   /** An event for scripts; silent without --json. */
   event(event: TransferEvent): void {
-    if (this.#json) this.#jsonOut.write(`${JSON.stringify(event)}\n`);
+    if (this.#json) this.#jsonOut.write(`${jsonLine(event)}\n`);
   }
 
   progress({ bytes, total }: TransferProgress, final = false): void {
@@ -217,6 +229,12 @@ const CIPHER_WORDS: Record<string, string> = {
   FRAME_TRUNCATED: 'truncated',
 };
 
+/** Refusals of an offer the protocol itself makes (transfer.ts), by code word. */
+const DECLINE_WORDS: Record<string, string> = {
+  FRAME_PATH: 'unsafe_path',
+  OFFER_TOO_LARGE: 'offer_too_large',
+};
+
 /**
  * The end of a verified transfer, said the same way by both commands: the `done` event and one human line,
  * `<verb> N over <path> in S s; <what was verified>`.
@@ -248,7 +266,7 @@ export function classifyFailure(error: unknown): { exit: ExitCode; code: string;
     const message = error.message;
     switch (error.failure) {
       case 'declined':
-        return { exit: ExitCode.Declined, code: error.code === 'FRAME_PATH' ? 'unsafe_path' : 'declined', message };
+        return { exit: ExitCode.Declined, code: DECLINE_WORDS[error.code] ?? 'declined', message };
       case 'cancelled':
         return error.byPeer
           ? { exit: ExitCode.Cancelled, code: 'cancelled', message }
@@ -258,7 +276,11 @@ export function classifyFailure(error: unknown): { exit: ExitCode; code: string;
       case 'protocol':
         return { exit: ExitCode.Failure, code: 'protocol_error', message };
       case 'lost':
-        return { exit: ExitCode.ConnectionFailed, code: 'connection_lost', message };
+        return {
+          exit: ExitCode.ConnectionFailed,
+          code: error.code === 'TIMEOUT' ? 'timeout' : 'connection_lost',
+          message,
+        };
       case 'io':
         return { exit: ExitCode.Failure, code: 'io_error', message };
     }

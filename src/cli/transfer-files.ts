@@ -108,6 +108,18 @@ async function* readFile(path: string): AsyncGenerator<Uint8Array> {
 /** Permission bits we send and restore: rwx for user, group, others. Set-id and sticky bits are not carried. */
 const MODE_BITS = 0o777;
 
+/** This process's umask, read once: process.umask() sets it to 0 and back, which is not for every file. */
+let umask: number | undefined;
+
+/**
+ * The mode a received entry gets here: the sender's permission bits, less what this user's umask takes away (as for
+ * any file this user creates), and never writable by others — whatever the sender asks for.
+ */
+function localMode(mode: number): number {
+  umask ??= process.umask();
+  return mode & MODE_BITS & ~umask & ~0o002;
+}
+
 /** What `ferry send PATH` offers: one file, a folder tree, or stdin ('-') as a stream of unknown length. */
 export async function offerFor(target: string): Promise<OfferSource> {
   if (target === '-') {
@@ -272,7 +284,7 @@ export class DiskSink implements FileSink {
     this.#open = undefined;
     await handle.close();
     const path = join(this.#stage as string, entry.path);
-    if (entry.mode !== undefined) await chmod(path, entry.mode & MODE_BITS);
+    if (entry.mode !== undefined) await chmod(path, localMode(entry.mode));
     if (entry.mtime !== undefined) await utimes(path, new Date(), new Date(entry.mtime));
   }
 
@@ -282,13 +294,13 @@ export class DiskSink implements FileSink {
     const dirs = this.offer.entries.filter((e) => e.kind === 'directory').reverse();
     for (const entry of dirs) {
       const path = join(stage, entry.path);
-      if (entry.mode !== undefined) await chmod(path, (entry.mode & MODE_BITS) | 0o700);
+      if (entry.mode !== undefined) await chmod(path, localMode(entry.mode) | 0o700);
       if (entry.mtime !== undefined) await utimes(path, new Date(), new Date(entry.mtime));
     }
     for (const name of topLevelNames(this.offer)) await this.#place(join(stage, name), join(this.dir, name));
     // Exact folder modes once everything is in place (0o700 was kept above so the merge could write into them).
     for (const entry of dirs) {
-      if (entry.mode !== undefined) await chmod(join(this.dir, entry.path), entry.mode & MODE_BITS);
+      if (entry.mode !== undefined) await chmod(join(this.dir, entry.path), localMode(entry.mode));
     }
     this.#done = true;
     await rm(stage, { recursive: true, force: true });

@@ -150,6 +150,12 @@ export type Decision = { accept: true; sink: FileSink } | { accept: false; reaso
 
 export interface ReceiveOptions extends Common {
   decide(offer: Offer): Promise<Decision>;
+  /**
+   * Give up when the sender sends nothing for this long (ms) while we wait on it, with TransferError 'lost' TIMEOUT
+   * and a CANCEL TIMEOUT to the sender. Not while a file of unknown size comes (a stream: the sender's own input may
+   * idle), nor while decide() or the sink work. 0 or absent: wait for ever.
+   */
+  idleTimeoutMs?: number;
   /** Called with the offer as soon as it is complete, before decide(). */
   onOffer?: (offer: Offer) => void;
 }
@@ -169,7 +175,7 @@ function classify(error: unknown): { error: TransferError; cancel?: Frame } {
         cancel: { type: 'cancel', code: CANCEL_CODES.INTEGRITY, reason: error.message.slice(0, 1000) },
       };
     }
-    if (error.code === 'FRAME_PATH') {
+    if (error.code === 'FRAME_PATH' || error.code === 'OFFER_TOO_LARGE') {
       return {
         error: new TransferError('declined', error.code, `refused: ${error.message}`, false),
         cancel: { type: 'cancel', code: CANCEL_CODES.REFUSED, reason: error.message.slice(0, 1000) },
@@ -391,18 +397,43 @@ export async function receiveTransfer(channel: FrameChannel, options: ReceiveOpt
   const files: FileResult[] = [];
   let bytes = 0;
   let total: number | null = null;
+  let offer: Offer | undefined;
   const stopper = new Stopper();
   const unlisten = onAbort(options.signal, () => stopper.stop(userCancelled(options.signal)));
+  const idleMs = options.idleTimeoutMs ?? 0;
+  // The entry whose data comes now; a stream (size null) may pause for as long as its source does.
+  let current: Entry | undefined;
+  const nextFrame = (): Promise<Frame | undefined> => {
+    const next = channel.receive();
+    if (idleMs <= 0 || current?.size === null) return next;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const seconds = Number((idleMs / 1000).toFixed(3));
+        reject(new TransferError('lost', CANCEL_CODES.TIMEOUT, `the sender sent nothing for ${seconds} s`, false));
+      }, idleMs);
+      next.then(
+        (frame) => {
+          clearTimeout(timer);
+          resolve(frame);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
+  };
   try {
     for (;;) {
-      const frame = await stopper.race(channel.receive());
+      const frame = await stopper.race(nextFrame());
       if (frame === undefined) throw new TransferError('lost', 'CONNECTION_LOST', 'the sender went away', true);
       if (frame.type === 'file-end' && settling(hash)) await stopper.race(hash.settle());
       const event = receiver.receive(frame);
       if (event === undefined) continue;
       switch (event.type) {
         case 'offer': {
-          total = event.offer.totalSize;
+          offer = event.offer;
+          total = offer.totalSize;
           options.onOffer?.(event.offer);
           const decision = await stopper.race(options.decide(event.offer));
           if (!decision.accept) {
@@ -412,6 +443,7 @@ export async function receiveTransfer(channel: FrameChannel, options: ReceiveOpt
           }
           sink = decision.sink;
           await stopper.race(channel.send(receiver.accept()));
+          current = nextFileEntry(offer, 0);
           options.onProgress?.({ bytes, total });
           break;
         }
@@ -439,6 +471,7 @@ export async function receiveTransfer(channel: FrameChannel, options: ReceiveOpt
           }
           files.push({ path: event.entry.path, size: event.size, sha256: event.sha256 });
           await stopper.race(channel.send(event.reply));
+          current = nextFileEntry(offer as Offer, event.index + 1);
           break;
         case 'done':
           try {
@@ -468,9 +501,19 @@ export async function receiveTransfer(channel: FrameChannel, options: ReceiveOpt
   }
 }
 
-/** The CANCEL for a failure that is ours and carries its own code (a user's cancel, a local I/O error). */
+/** The first file entry of `offer` at or after `from`. */
+function nextFileEntry(offer: Offer, from: number): Entry | undefined {
+  for (let index = from; index < offer.entries.length; index++) {
+    const entry = offer.entries[index] as Entry;
+    if (entry.kind === 'file') return entry;
+  }
+  return undefined;
+}
+
+/** The CANCEL for a failure that is ours and carries its own code (a user's cancel, a local I/O error, a timeout). */
 function cancelFor(failure: TransferError): Frame | undefined {
-  if (failure.failure !== 'cancelled' && failure.failure !== 'io') return undefined;
+  const own = failure.failure === 'cancelled' || failure.failure === 'io' || failure.code === CANCEL_CODES.TIMEOUT;
+  if (!own) return undefined;
   return { type: 'cancel', code: failure.code, reason: failure.message.slice(0, 1000) };
 }
 

@@ -1,0 +1,272 @@
+// `ferry receive` against a sender that knows the code but means harm, built here from the protocol pieces: modes
+// that would make files world-writable, names that rewrite the terminal, a stream aimed at a terminal, a sender that
+// goes silent. The receiver is the real process a user runs, against a real server on loopback.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { RelayFrames } from '../../src/peer/relay-frames.ts';
+import { SignalingClient } from '../../src/peer/signaling-client.ts';
+import { Rendezvous } from '../../src/protocol/rendezvous.ts';
+import { codeRoom, runHandshake, startSpake2 } from '../../src/protocol/session.ts';
+import { type Entry, type Frame, type Offer, offerFrames } from '../../src/protocol/transfer.ts';
+import { sendTransfer } from '../../src/protocol/transfer-session.ts';
+import { CLI, runCli, startFerry, type TestServer } from '../helpers/ferry.ts';
+import { Proc } from '../helpers/proc.ts';
+
+const T = { timeout: 60_000 };
+
+describe('ferry receive against a hostile sender', () => {
+  let ferry: TestServer;
+  let work: string;
+  const procs: Proc[] = [];
+  const signalings: SignalingClient[] = [];
+  let nextNumber = 300;
+  const newCode = () => `${nextNumber++}-orbit-zoo`;
+  const outDir = () => mkdtemp(join(work, 'out-'));
+
+  const track = (proc: Proc) => {
+    procs.push(proc);
+    return proc;
+  };
+  const receiveArgs = (code: string, out: string, extra: string[]) => [
+    'receive',
+    code,
+    '--out',
+    out,
+    '--server',
+    ferry.url,
+    '--transport',
+    'relay',
+    '--yes',
+    ...extra,
+  ];
+  /** `ferry receive` with this umask (a shell sets it, as a user's login does). */
+  const receive = (code: string, out: string, extra: string[] = [], umask = '022') =>
+    track(
+      new Proc(
+        spawn(
+          'sh',
+          [
+            '-c',
+            `umask ${umask} && exec "$@"`,
+            'sh',
+            process.execPath,
+            '--import',
+            'tsx',
+            CLI,
+            ...receiveArgs(code, out, extra),
+          ],
+          {
+            stdio: ['pipe', 'pipe', 'pipe'],
+          },
+        ),
+      ),
+    );
+  /** `ferry receive` with a terminal as its stdin, stdout and stderr (util-linux's script); all of it comes out here. */
+  const receiveOnTerminal = (code: string, out: string, extra: string[] = []) => {
+    const command = [process.execPath, '--import', 'tsx', CLI, ...receiveArgs(code, out, extra)]
+      .map((arg) => `'${arg}'`)
+      .join(' ');
+    return track(new Proc(spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] })));
+  };
+  /** The sender's side of the code: met on the hub, SPAKE2 done, the relay agreed; its frame channel. */
+  const senderChannel = async (code: string) => {
+    const signaling = await SignalingClient.connect(ferry.url);
+    signalings.push(signaling);
+    const { rendezvous } = await Rendezvous.join(signaling, codeRoom(code));
+    await rendezvous.waitForPeer();
+    const { keys } = await runHandshake('sender', startSpake2('sender', code), 'relay', rendezvous);
+    return RelayFrames.open({ server: ferry.url, keys, role: 'sender' });
+  };
+  const fileOffer = (entries: Entry[]): Offer => ({
+    version: 1,
+    kind: entries.length === 1 ? 'file' : 'directory',
+    name: entries[0]?.path as string,
+    entryCount: entries.length,
+    totalSize: entries.reduce((sum, e) => sum + (e.size ?? 0), 0),
+    entries,
+  });
+
+  before(async () => {
+    ferry = await startFerry();
+    work = await mkdtemp(join(tmpdir(), 'ferry-hostile-'));
+  });
+  after(async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+    await Promise.all(signalings.map((s) => s.close()));
+    await ferry.close();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  test("the sender's modes are masked by the receiver's umask and never world-writable", T, async () => {
+    for (const [umask, file, folder] of [
+      ['027', 0o750, 0o750],
+      ['000', 0o775, 0o775],
+    ] as const) {
+      const out = await outDir();
+      const code = newCode();
+      const receiver = receive(code, out, ['--json'], umask);
+      const channel = await senderChannel(code);
+      const data = Buffer.from('#!/bin/sh\necho planted\n');
+      const offer = fileOffer([
+        { path: 'x', kind: 'directory', size: null, mode: 0o777 },
+        { path: 'x/run.sh', kind: 'file', size: data.length, mode: 0o7777 },
+      ]);
+      await sendTransfer(channel, offer, {
+        read: async function* () {
+          yield data;
+        },
+      });
+      assert.equal(await receiver.exited, 0, receiver.err);
+      assert.equal((await stat(join(out, 'x'))).mode & 0o7777, folder, `folder, umask ${umask}`);
+      assert.equal((await stat(join(out, 'x', 'run.sh'))).mode & 0o7777, file, `file, umask ${umask}`);
+      assert.ok((await readFile(join(out, 'x', 'run.sh'))).equals(data));
+    }
+  });
+
+  test(
+    'names with bidi overrides, zero-width and separator characters are shown escaped, saved as sent',
+    T,
+    async () => {
+      const name = 'invoice\u202Efdp.exe\u200B\u2028x';
+      const shown = 'invoice\\u{202E}fdp.exe\\u{200B}\\u{2028}x';
+      const raw = /[\u202E\u200B\u2028]/;
+      // Human output: the offer line and the outcome name the file escaped.
+      const out = await outDir();
+      const code = newCode();
+      const receiver = receive(code, out);
+      const channel = await senderChannel(code);
+      await sendTransfer(channel, fileOffer([{ path: name, kind: 'file', size: 5 }]), {
+        read: async function* () {
+          yield Buffer.from('hello');
+        },
+      });
+      assert.equal(await receiver.exited, 0, receiver.err);
+      assert.ok(receiver.err.includes(`Offered: '${shown}' (5 B)`), receiver.err);
+      assert.doesNotMatch(receiver.err, raw);
+      assert.deepEqual(await readdir(out), [name]);
+
+      // JSON lines: the same name, as JSON escapes a terminal does not act on.
+      const jsonOut = await outDir();
+      const jsonCode = newCode();
+      const jsonReceiver = receive(jsonCode, jsonOut, ['--json']);
+      const jsonChannel = await senderChannel(jsonCode);
+      await sendTransfer(jsonChannel, fileOffer([{ path: name, kind: 'file', size: 5 }]), {
+        read: async function* () {
+          yield Buffer.from('hello');
+        },
+      });
+      assert.equal(await jsonReceiver.exited, 0, jsonReceiver.err);
+      assert.doesNotMatch(jsonReceiver.out, raw);
+      assert.ok(jsonReceiver.out.includes('"name":"invoice\\u202efdp.exe\\u200b\\u2028x"'), jsonReceiver.out);
+      assert.equal(jsonReceiver.event('offer')?.name, name);
+
+      // A cancel reason from the sender is shown escaped too.
+      const cancelOut = await outDir();
+      const cancelCode = newCode();
+      const cancelled = receive(cancelCode, cancelOut);
+      const cancelChannel = await senderChannel(cancelCode);
+      for (const frame of offerFrames(fileOffer([{ path: 'a.txt', kind: 'file', size: 5 }]))) {
+        await cancelChannel.send(frame);
+      }
+      assert.equal((await cancelChannel.receive())?.type, 'accept');
+      await cancelChannel.send({ type: 'cancel', code: 'USER_CANCELLED', reason: `gone \u202Eexe.txt` });
+      await cancelChannel.end();
+      assert.equal(await cancelled.exited, 9, cancelled.err);
+      assert.match(
+        cancelled.err,
+        /\[cancelled\]: the other side cancelled: gone \\u\{202E\}exe\.txt \(USER_CANCELLED\)/,
+      );
+      assert.doesNotMatch(cancelled.err, raw);
+      cancelChannel.close();
+    },
+  );
+
+  test('a sender that goes silent mid-file: timeout after --timeout seconds, exit 6, nothing left', T, async () => {
+    const out = await outDir();
+    const code = newCode();
+    const receiver = receive(code, out, ['--json', '--timeout', '1']);
+    const channel = await senderChannel(code);
+    for (const frame of offerFrames(fileOffer([{ path: 'a.bin', kind: 'file', size: 100 }]))) await channel.send(frame);
+    assert.equal((await channel.receive())?.type, 'accept');
+    await channel.send({ type: 'data', index: 0, data: new Uint8Array(10) });
+    const started = performance.now();
+    // Then nothing: the connection stays open, no frame comes.
+    const exit = await receiver.exited;
+    const seconds = (performance.now() - started) / 1000;
+    assert.equal(exit, 6, receiver.err);
+    assert.equal(receiver.event('error')?.code, 'timeout');
+    assert.match(String(receiver.event('error')?.message), /the sender sent nothing for 1 s/);
+    assert.ok(seconds >= 0.9 && seconds < 5, `${seconds} s`);
+    // The sender is told why.
+    const cancel = (await channel.receive()) as Frame;
+    assert.equal(cancel.type === 'cancel' && cancel.code, 'TIMEOUT');
+    await assert.rejects(stat(join(out, 'a.bin')));
+    assert.deepEqual(await readdir(out), []);
+    channel.close();
+  });
+
+  test('a sender that never sends its offer times out too; a bad --timeout is a usage error', T, async () => {
+    const out = await outDir();
+    const code = newCode();
+    const receiver = receive(code, out, ['--json', '--timeout', '1']);
+    const channel = await senderChannel(code);
+    assert.equal(await receiver.exited, 6, receiver.err);
+    assert.equal(receiver.event('error')?.code, 'timeout');
+    channel.close();
+    const bad = track(new Proc(runCli(['receive', '7-orbit-zoo', '--timeout', 'soon', '--server', ferry.url])));
+    assert.equal(await bad.exited, 2);
+    assert.match(bad.err, /\[bad_flag\]: --timeout: 'soon'/);
+  });
+
+  test('a stream may pause for longer than --timeout: its source decides when bytes come', T, async () => {
+    const code = newCode();
+    const receiver = receive(code, '-', ['--json', '--timeout', '1']);
+    const channel = await senderChannel(code);
+    const offer: Offer = {
+      version: 1,
+      kind: 'stream',
+      name: 'stdin',
+      entryCount: 1,
+      totalSize: null,
+      entries: [{ path: 'stdin', kind: 'file', size: null }],
+    };
+    await sendTransfer(channel, offer, {
+      read: async function* () {
+        yield Buffer.from('before-');
+        await new Promise((resolve) => setTimeout(resolve, 2500));
+        yield Buffer.from('after');
+      },
+    });
+    assert.equal(await receiver.exited, 0, receiver.err);
+    assert.equal(Buffer.concat(receiver.outBytes).toString(), 'before-after');
+  });
+
+  test('a stream offer is not written to a terminal: declined (exit 8), the sender told why', T, async () => {
+    const payload = '\x1b]0;pwned\x07\x1b[2Jsecret-bytes';
+    const out = await outDir();
+    const code = newCode();
+    const receiver = receiveOnTerminal(code, out);
+    const sender = track(new Proc(runCli(['send', '-', '--code', code, '--server', ferry.url, '--json'])));
+    sender.child.stdin?.end(payload);
+    assert.deepEqual(await Promise.all([receiver.exited, sender.exited]), [8, 8], receiver.out + sender.err);
+    assert.match(
+      receiver.out,
+      /\[stdout_is_terminal\]: not accepted: the sender offers a stream and stdout is a terminal/,
+    );
+    assert.ok(!receiver.out.includes('secret-bytes'), receiver.out);
+    assert.match(String(sender.event('error')?.message), /stdout is a terminal/);
+    assert.deepEqual(await readdir(out), []);
+
+    // Asked for by name (--out -), it is written there.
+    const wanted = newCode();
+    const asked = receiveOnTerminal(wanted, '-');
+    const wantedSender = track(new Proc(runCli(['send', '-', '--code', wanted, '--server', ferry.url, '--json'])));
+    wantedSender.child.stdin?.end('plain-bytes');
+    assert.deepEqual(await Promise.all([asked.exited, wantedSender.exited]), [0, 0], asked.out + wantedSender.err);
+    assert.ok(asked.out.includes('plain-bytes'), asked.out);
+  });
+});
