@@ -218,27 +218,32 @@ export async function existing(dir: string, offer: Offer): Promise<{ name: strin
       // Free.
     }
   }
-  const seen = new Map<string, 'folder' | 'other'>();
-  for (const entry of offer.entries) {
-    const parts = entry.path.split('/');
-    if (!folders.has(parts[0] as string)) continue;
-    // Walk down the path on disk while it is made of real folders; a link stops the walk and the offer.
-    for (let depth = 2; depth <= parts.length; depth++) {
-      const path = parts.slice(0, depth).join('/');
-      let state = seen.get(path);
-      if (state === undefined) {
-        state = 'other';
+  // What each offered path is on disk, asked once per path: a path's parents are asked before it (only a real folder
+  // can have something below it), each from the cache once known, so a deep chain costs one lstat per name.
+  const seen = new Map<string, Promise<'folder' | 'other'>>();
+  const state = (path: string): Promise<'folder' | 'other'> => {
+    let known = seen.get(path);
+    if (known === undefined) {
+      known = (async () => {
+        const cut = path.lastIndexOf('/');
+        if (cut === -1) return folders.has(path) ? 'folder' : 'other';
+        if ((await state(path.slice(0, cut))) !== 'folder') return 'other';
         try {
           const info = await lstat(join(dir, path));
-          if (info.isDirectory()) state = 'folder';
-          else if (info.isSymbolicLink()) found.push({ name: path, link: true });
+          if (info.isDirectory()) return 'folder';
+          // A link stops the walk and the offer.
+          if (info.isSymbolicLink()) found.push({ name: path, link: true });
         } catch {
           // Not there: nothing below it can be a link.
         }
-        seen.set(path, state);
-      }
-      if (state !== 'folder') break;
+        return 'other';
+      })();
+      seen.set(path, known);
     }
+    return known;
+  };
+  for (const entry of offer.entries) {
+    if (folders.has(entry.path.split('/', 1)[0] as string)) await state(entry.path);
   }
   return found;
 }

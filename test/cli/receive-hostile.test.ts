@@ -3,7 +3,7 @@
 // goes silent. The receiver is the real process a user runs, against a real server on loopback.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -182,6 +182,37 @@ describe('ferry receive against a hostile sender', () => {
       );
       assert.doesNotMatch(cancelled.err, raw);
       cancelChannel.close();
+    },
+  );
+
+  test(
+    '--force into a deep folder that exists: each name on disk is checked once, not once per entry below it',
+    T,
+    async () => {
+      // 1,900 folders deep (as deep as the staging folder leaves room for under PATH_MAX), existing on disk already.
+      const chain = Array.from({ length: 1900 }, () => 'a');
+      const out = await outDir();
+      await mkdir(join(out, ...chain), { recursive: true });
+      const entries: Entry[] = chain.map((_, i) => ({
+        path: chain.slice(0, i + 1).join('/'),
+        kind: 'directory',
+        size: null,
+      }));
+      entries.push({ path: `${chain.join('/')}/deep.txt`, kind: 'file', size: 5 });
+      const code = newCode();
+      const receiver = receive(code, out, ['--json', '--force']);
+      const channel = await senderChannel(code);
+      const started = performance.now();
+      await sendTransfer(channel, fileOffer(entries), {
+        read: async function* () {
+          yield Buffer.from('deep!');
+        },
+      });
+      assert.equal(await receiver.exited, 0, receiver.err);
+      const seconds = (performance.now() - started) / 1000;
+      // Checking every parent of every entry anew (slices of the path per level) took minutes here.
+      assert.ok(seconds < 20, `${seconds.toFixed(1)} s`);
+      assert.equal(await readFile(join(out, ...chain, 'deep.txt'), 'utf8'), 'deep!');
     },
   );
 
