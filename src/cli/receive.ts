@@ -15,6 +15,7 @@ import { printable } from './terminal.ts';
 import {
   addTransferOptions,
   classifyFailure,
+  deadline,
   describeTransport,
   finish,
   handshake,
@@ -84,7 +85,17 @@ async function receive(input: string, options: ReceiveOptions): Promise<void> {
     const { rendezvous, members } = await Rendezvous.join(signaling, codeRoom(code.code));
     if (members.length === 0) out.say('Waiting for the sender…');
     await rendezvous.waitForPeer();
-    const { keys, transport } = await handshake('receiver', spake2, options, rendezvous, out);
+    // Our own scrypt is not the sender's silence: only the code check's messages are timed.
+    const { keys, transport } = await deadline(
+      handshake('receiver', await spake2, options, rendezvous, out),
+      options.timeout,
+      () =>
+        out.fail(
+          ExitCode.ConnectionFailed,
+          'timeout',
+          `the sender stopped answering for ${options.timeout} s during the code check`,
+        ),
+    );
     out.say(`Verification: ${keys.verification.words} (the sender sees the same words)`);
     const channel = await openTransport({
       role: 'receiver',

@@ -369,9 +369,20 @@ export async function reachHub(flags: TransferFlags, out: TransferOutput): Promi
   return signaling;
 }
 
+/** Awaits `step`; if it takes longer than `seconds` (0: no limit), `late` runs first (an out.fail that ends the process). */
+export async function deadline<T>(step: Promise<T>, seconds: number, late: () => void): Promise<T> {
+  if (seconds <= 0) return step;
+  const timer = setTimeout(late, seconds * 1000);
+  try {
+    return await step;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function handshake(
   role: FerryRole,
-  spake2: Promise<Spake2>,
+  spake2: Spake2 | Promise<Spake2>,
   flags: TransferFlags,
   rendezvous: Rendezvous,
   out: TransferOutput,
