@@ -32,7 +32,7 @@ describe('ferry receive against a hostile sender', () => {
     procs.push(proc);
     return proc;
   };
-  const receiveArgs = (code: string, out: string, extra: string[]) => [
+  const receiveArgs = (code: string, out: string, extra: string[], yes = true) => [
     'receive',
     code,
     '--out',
@@ -41,7 +41,7 @@ describe('ferry receive against a hostile sender', () => {
     ferry.url,
     '--transport',
     'relay',
-    '--yes',
+    ...(yes ? ['--yes'] : []),
     ...extra,
   ];
   /** `ferry receive` with this umask (a shell sets it, as a user's login does). */
@@ -67,8 +67,8 @@ describe('ferry receive against a hostile sender', () => {
       ),
     );
   /** `ferry receive` with a terminal as its stdin, stdout and stderr (util-linux's script); all of it comes out here. */
-  const receiveOnTerminal = (code: string, out: string, extra: string[] = []) => {
-    const command = [process.execPath, '--import', 'tsx', CLI, ...receiveArgs(code, out, extra)]
+  const receiveOnTerminal = (code: string, out: string, extra: string[] = [], yes = true) => {
+    const command = [process.execPath, '--import', 'tsx', CLI, ...receiveArgs(code, out, extra, yes)]
       .map((arg) => `'${arg}'`)
       .join(' ');
     return track(new Proc(spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] })));
@@ -151,6 +151,24 @@ describe('ferry receive against a hostile sender', () => {
       assert.ok(receiver.err.includes(`Offered: '${shown}' (5 B)`), receiver.err);
       assert.doesNotMatch(receiver.err, raw);
       assert.deepEqual(await readdir(out), [name]);
+
+      // The question on a terminal names it escaped too; the answer is no.
+      const askOut = await outDir();
+      const askCode = newCode();
+      const asked = receiveOnTerminal(askCode, askOut, [], false);
+      const askChannel = await senderChannel(askCode);
+      const answered = sendTransfer(askChannel, fileOffer([{ path: name, kind: 'file', size: 5 }]), {
+        read: async function* () {
+          yield Buffer.from('hello');
+        },
+      });
+      await asked.waitFor('out', /\[y\/N\] /);
+      asked.write('n');
+      await assert.rejects(answered, /the receiver declined: the receiver said no/);
+      assert.equal(await asked.exited, 8, asked.out);
+      assert.ok(asked.out.includes(`Accept '${shown}' (5 B)? [y/N]`), asked.out);
+      assert.doesNotMatch(asked.out, raw);
+      assert.deepEqual(await readdir(askOut), []);
 
       // JSON lines: the same name, as JSON escapes a terminal does not act on.
       const jsonOut = await outDir();
