@@ -12,7 +12,7 @@ import { RelayFrames } from '../../src/peer/relay-frames.ts';
 import { SignalingClient } from '../../src/peer/signaling-client.ts';
 import { Rendezvous } from '../../src/protocol/rendezvous.ts';
 import { codeRoom, runHandshake, startSpake2 } from '../../src/protocol/session.ts';
-import { type Entry, type Frame, type Offer, offerFrames } from '../../src/protocol/transfer.ts';
+import { type Entry, type Frame, MAX_OFFER_PATH_BYTES, type Offer, offerFrames } from '../../src/protocol/transfer.ts';
 import { sendTransfer } from '../../src/protocol/transfer-session.ts';
 import { CLI, runCli, startFerry, type TestServer } from '../helpers/ferry.ts';
 import { Proc } from '../helpers/proc.ts';
@@ -234,6 +234,38 @@ describe('ferry receive against a hostile sender', () => {
       // Checking every parent of every entry anew (slices of the path per level) took minutes here.
       assert.ok(seconds < 20, `${seconds.toFixed(1)} s`);
       assert.equal(await readFile(join(out, ...chain, 'deep.txt'), 'utf8'), 'deep!');
+    },
+  );
+
+  test(
+    'more than 128 MiB of paths in an offer is refused before all of it is taken in: exit 8, offer_too_large',
+    T,
+    async () => {
+      const out = await outDir();
+      const code = newCode();
+      const receiver = receive(code, out, ['--json']);
+      const channel = await senderChannel(code);
+      // 33,474 files of 4,010-byte paths: 134 MB of names (up to 4 GB would fit in a million entries otherwise).
+      const folders = `/${'x'.repeat(249)}`.repeat(16);
+      const entries: Entry[] = Array.from({ length: Math.ceil(MAX_OFFER_PATH_BYTES / 4010) + 1 }, (_, i) => ({
+        path: `f${String(i).padStart(9, '0')}${folders}`,
+        kind: 'file',
+        size: 0,
+      }));
+      const offer: Offer = {
+        version: 1,
+        kind: 'files',
+        name: 'many',
+        entryCount: entries.length,
+        totalSize: 0,
+        entries,
+      };
+      await assert.rejects(sendTransfer(channel, offer, { read: async function* () {} }), (error: Error) =>
+        /the other side cancelled: .*more than the 134217728 bytes.*\(REFUSED\)/.test(error.message),
+      );
+      assert.equal(await receiver.exited, 8, receiver.err);
+      assert.equal(receiver.event('error')?.code, 'offer_too_large');
+      assert.deepEqual(await readdir(out), []);
     },
   );
 
