@@ -79,6 +79,7 @@ export const pipeEntrance: Entrance = {
     const receiver = rng.chance(0.5) ? receive(target.url, pipe) : undefined;
     const findings: Finding[] = [];
     const sent: string[] = [];
+    let bodyBytes = 0;
     try {
       const socket = await openRecorded(url);
       if ('status' in socket) {
@@ -91,6 +92,7 @@ export const pipeEntrance: Entrance = {
         if (kind < 6) {
           const body = rng.chance(0.02) ? Buffer.alloc(1024 * 1024 + rng.range(1, 10)) : rng.bytes(rng.size(65536));
           sent.push(`binary ${body.length}`);
+          bodyBytes += body.length;
           socket.ws.send(body);
         } else if (kind < 8) {
           const text = jsonText(rng, rng.chance(0.5) ? { type: 'end' } : mutateJson(rng, { type: 'end' }));
@@ -113,8 +115,13 @@ export const pipeEntrance: Entrance = {
       );
       const code = await finish(socket);
       const input = `${url} then ${describeInput(sent.join(' | '), 300)}`;
-      if (code === 'hang') findings.push({ input, problem: 'the server did not finish the closing handshake' });
-      else if (!properClose(code)) findings.push({ input, problem: `closed with ${code}` });
+      // A socket paused for backpressure (more body than the in-process request buffers, and no receiver reading it)
+      // cannot read a close frame queued behind unread body bytes: the server finds the client gone by pinging it
+      // once the connection drops (after our terminate), which the harness's check of pipes left behind verifies.
+      const mayBePaused = bodyBytes > 16 * 1024;
+      if (code === 'hang' && !mayBePaused)
+        findings.push({ input, problem: 'the server did not finish the closing handshake' });
+      else if (code !== 'hang' && !properClose(code)) findings.push({ input, problem: `closed with ${code}` });
       for (const { data, isBinary } of socket.messages) {
         const problem = checkMessage(data, isBinary);
         if (problem) findings.push({ input, problem: `${problem}: ${describeInput(data, 200)}` });
