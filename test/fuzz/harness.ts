@@ -61,7 +61,8 @@ export async function runFuzz(
   { seed, count, onProgress }: { seed: number; count: number; onProgress?: (done: number) => void },
 ): Promise<FuzzReport> {
   const stunPort = await freeUdpPort();
-  const ferry = await spawnFerry(['--stun-port', String(stunPort)]);
+  // A short idle timeout, so that an HTTP/2 session the server must drop is dropped within the check of what is left.
+  const ferry = await spawnFerry(['--stun-port', String(stunPort), '--idle-timeout', '2']);
   const target: Target = { url: ferry.url, port: Number(new URL(ferry.url).port), stunPort };
   const report: FuzzReport = {
     entrance: entrance.name,
