@@ -142,6 +142,13 @@ export async function openListeners(
     });
     session.once('close', () => clearTimeout(timer));
     arm();
+    // A session with open streams stays, but must still be alive: after nghttp2 answers a protocol error with GOAWAY,
+    // Node stops reading the socket and never destroys the session, so a client that then leaves is never noticed
+    // and its streams (waiting senders and receivers) are held for good. A PING that goes unanswered finds it out.
+    session.setTimeout(idleTimeoutMs, () => {
+      const deadline = setTimeout(() => session.destroy(), idleTimeoutMs);
+      if (!session.ping(() => clearTimeout(deadline))) clearTimeout(deadline);
+    });
   }
 
   // Peek at the first bytes: the HTTP/2 preface goes to the h2 server, anything else to HTTP/1.

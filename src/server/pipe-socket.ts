@@ -27,6 +27,11 @@ export const CLOSE_BAD_INPUT = 4400;
 
 // One WebSocket message carries at most this much body; the web app sends 64 KiB records.
 const MAX_MESSAGE_BYTES = 1024 * 1024;
+/**
+ * A socket paused for backpressure reads nothing, so it would never see its client leave (the close frame, the FIN):
+ * while paused, a ping this often writes to it, and the write fails once the client is gone.
+ */
+const PAUSED_PING_MS = 5000;
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
@@ -69,7 +74,11 @@ export class PipeSocketEntrance {
   }
 
   #open(ws: WebSocket, upgrade: IncomingMessage): void {
+    // Set once the server has said its last word: what the client still sends is not read into a request that is
+    // gone (writing to it would pause the socket for good, and the client's close frame would never be read).
+    let closing = false;
     const refuse = (code: PipeSocketErrorCode, message: string) => {
+      closing = true;
       this.log.info({ code }, `pipe socket refused: ${message}`);
       send(ws, { type: 'error', code, message });
       ws.resume();
@@ -106,6 +115,7 @@ export class PipeSocketEntrance {
       res.on('data', (text: string) => send(ws, { type: 'log', text }));
       res.on('end', () => {
         answered = true;
+        closing = true;
         send(ws, { type: 'done', status: res.statusCode ?? 0 });
         // A socket paused for backpressure would never read the client's close frame.
         ws.resume();
@@ -118,13 +128,26 @@ export class PipeSocketEntrance {
     request.on('error', () => {
       if (!answered) refuse('relay_failed', 'the relay closed this upload');
     });
-    request.on('drain', () => ws.resume());
+    let pinger: NodeJS.Timeout | undefined;
+    const pause = () => {
+      ws.pause();
+      pinger ??= setInterval(() => {
+        if (ws.readyState === ws.OPEN) ws.ping();
+      }, PAUSED_PING_MS);
+    };
+    const resume = () => {
+      clearInterval(pinger);
+      pinger = undefined;
+      ws.resume();
+    };
+    request.on('drain', resume);
     request.flushHeaders();
 
     ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (closing) return;
       if (ended) return refuse('bad_message', 'nothing may follow the end message');
       if (isBinary) {
-        if (!request.write(asBuffer(data))) ws.pause();
+        if (!request.write(asBuffer(data))) pause();
         return;
       }
       let message: unknown;
@@ -139,8 +162,11 @@ export class PipeSocketEntrance {
       }
       ended = true;
       request.end();
+      // Nothing more goes into the request, so the socket may read again: the client's close frame must be seen.
+      resume();
     });
     ws.once('close', () => {
+      clearInterval(pinger);
       // Gone before saying `end`: the upload is incomplete, and the relay must cut its receivers.
       if (!ended || !answered) cut();
     });

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { sha256 } from '../helpers/curl.ts';
 import { startFerry, type TestServer } from '../helpers/ferry.ts';
-import { SUITE_TIMEOUT, startCurl, uniquePath, waitForStats } from '../helpers/relay.ts';
+import { relayStats, SUITE_TIMEOUT, startCurl, uniquePath, until, waitForStats } from '../helpers/relay.ts';
 import { TestSocket } from '../helpers/ws.ts';
 
 let ferry: TestServer;
@@ -109,6 +109,47 @@ describe('WebSocket entrance to a pipe', { timeout: SUITE_TIMEOUT }, () => {
     assert.equal(message.code, 'bad_message');
     assert.equal((await socket.closed).code, 4400);
     assert.equal((await receiver.result).code, 18);
+  });
+
+  // Found by the fuzzer (test/fuzz): each of these left the socket paused for good, so it never read its client's
+  // close frame, and the first two left a waiting sender on the path forever.
+  test('a waiting sender that sent its body and end, then closes: the closing handshake completes, the pipe goes', async () => {
+    const socket = await entrance(`path=${encodeURIComponent(uniquePath())}`);
+    // More than the in-process request buffers: the server pauses reading until a receiver takes it.
+    socket.ws.send(randomBytes(513));
+    socket.ws.send(randomBytes(56_994));
+    socket.send({ type: 'end' });
+    await waitForStats(ferry.url, (s) => s.waitingSenders === 1, 'the waiting sender');
+    socket.ws.close(1000);
+    assert.equal((await socket.closed).code, 1000);
+  });
+
+  test('a waiting sender paused for backpressure whose client drops its connection: the pipe goes', async () => {
+    const path = uniquePath();
+    const socket = await entrance(`path=${encodeURIComponent(path)}`);
+    for (let i = 0; i < 40; i++) socket.ws.send(randomBytes(64 * 1024));
+    await waitForStats(ferry.url, (s) => s.waitingSenders === 1, 'the waiting sender');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    socket.ws.terminate();
+    // The paused socket reads nothing; the server's next ping finds the connection gone (within two intervals).
+    await until(async () => (await relayStats(ferry.url)).waiting === 0, 'the waiting sender to go', 15_000);
+    // And the path is free for an honest pair.
+    const receiver = startCurl([`${ferry.url}${path}`]);
+    const data = randomBytes(100_000);
+    const sender = startCurl(['-T', '-', `${ferry.url}${path}`], { stdin: data });
+    assert.equal((await sender.result).code, 0);
+    assert.equal((await receiver.result).sha256, sha256(data));
+  });
+
+  test('messages after a refusal are not read into the cut request: the closing handshake completes', async () => {
+    const socket = await entrance(`path=${encodeURIComponent(uniquePath())}`);
+    socket.send('null');
+    socket.ws.send(randomBytes(4));
+    socket.send({ type: 'end' });
+    let message = await socket.next();
+    while (message.type === 'log') message = await socket.next();
+    assert.equal(message.code, 'bad_message');
+    assert.equal((await socket.closed).code, 4400);
   });
 
   test("the relay's refusal comes back with its status: a reserved path is 400", async () => {
