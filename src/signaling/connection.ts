@@ -49,6 +49,9 @@ export class Connection {
     socket.on('pong', () => {
       this.alive = true;
     });
+    // After a protocol error (a frame ws cannot take) ws sends its close frame but stops reading, so it would not
+    // see the client go and would hold the connection until its own 30 s timer: end it like any kick, in 2 s.
+    socket.once('error', () => this.end('kicked', CloseCode.ProtocolError, 'protocol error'));
   }
 
   /** Serve each incoming frame with `handler`; if it throws, the connection ends (1011) and the process goes on. */

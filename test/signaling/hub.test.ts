@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { rawWebSocket } from '../fuzz/websocket.ts';
 import { curl } from '../helpers/curl.ts';
 import { spawnFerry, startFerry, type TestServer } from '../helpers/ferry.ts';
 import { TestSocket } from '../helpers/ws.ts';
@@ -407,6 +408,26 @@ describe('limits', () => {
     await room.stillWork();
     await room.close();
   });
+
+  test(
+    'a frame ws cannot read (length over 2^53), more bytes, FIN: the connection is gone within seconds',
+    T,
+    async () => {
+      // A 64-bit payload length near 2^63: ws refuses it and stops reading, so with more bytes behind it in the
+      // socket it used to miss the client's FIN and hold the connection until its own 30 s close timer.
+      const connections = async () =>
+        JSON.parse((await curl(['-s', `${ferry.url}/_/health`])).stdout.toString()).signaling.connections as number;
+      const before = await connections();
+      const header = Buffer.from([0x82, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4]);
+      const frames = Buffer.concat([header, Buffer.alloc(70_000, 0x6a)]);
+      assert.equal(await rawWebSocket(ferry.port, '/_/ws', frames, false), undefined);
+      const started = Date.now();
+      while ((await connections()) > before) {
+        assert.ok(Date.now() - started < 5000, 'the hub still holds the connection after 5 s');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    },
+  );
 
   test('over the total peer limit a connection gets server_full and closes (1013)', T, async () => {
     const small = await startFerry({ maxPeers: 3 });
