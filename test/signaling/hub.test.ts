@@ -509,9 +509,10 @@ describe('per-client shares', () => {
 
   test('connections of one address share --message-rate-per-client; another address has its own', T, async () => {
     const ferry = await startFerry({ messageRate: 50, messageRatePerClient: 60 });
-    const crowd = await Promise.all(Array.from({ length: 4 }, () => TestSocket.peer(ferry.url)));
+    const crowd = await Promise.all(Array.from({ length: 3 }, () => TestSocket.peer(ferry.url)));
     const honest = await TestSocket.peer(ferry.url, {}, other);
-    // 30 each at once: every connection is under its own 50, the four together are over their 60.
+    // 30 each at once: every connection is under its own 50, the three together (their hellos drew 3 already)
+    // over their 60; and never more than 60 refused, which would be a flood that closes one.
     for (const s of [...crowd, honest]) for (let i = 0; i < 30; i++) s.send({ type: 'ping', rid: i });
     const replies = await Promise.all(
       [...crowd, honest].map(async (s) => {
@@ -520,12 +521,12 @@ describe('per-client shares', () => {
         return got;
       }),
     );
-    const crowdReplies = replies.slice(0, 4).flat();
+    const crowdReplies = replies.slice(0, 3).flat();
     const pongs = crowdReplies.filter((r) => r.type === 'pong').length;
-    assert.ok(pongs >= 60 && pongs < 120, `${pongs} of 120 pings answered from the crowd`);
+    assert.ok(pongs >= 57 && pongs < 90, `${pongs} of 90 pings answered from the crowd`);
     assert.ok(crowdReplies.every((r) => r.type === 'pong' || r.code === 'rate_limited'));
     assert.deepEqual(
-      replies[4]?.map((r) => r.type),
+      replies[3]?.map((r) => r.type),
       Array(30).fill('pong'),
     );
     await Promise.all([...crowd, honest].map((s) => s.close()));
