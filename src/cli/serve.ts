@@ -1,5 +1,6 @@
 // `ferry serve`: every option comes from the config table, so flags, environment variables and the README agree.
 import { type Command, Option } from 'commander';
+import { AccessConfigError } from '../server/access.ts';
 import { keepMallocHeap } from '../server/allocator.ts';
 import { SERVE_OPTIONS, type ServeConfig, validateConfig } from '../server/config.ts';
 import { startServer } from '../server/index.ts';
@@ -29,6 +30,7 @@ export function registerServe(program: Command): void {
     // This process is the server: its heap policy is ours to set (an embedder of startServer keeps its own).
     keepMallocHeap();
     const server = await startServer(config, log).catch((err: NodeJS.ErrnoException) => {
+      if (err instanceof AccessConfigError) fail(ExitCode.Usage, 'bad_tokens_file', err.message);
       fail(ExitCode.Unavailable, err.code === 'EADDRINUSE' ? 'port_in_use' : 'listen_failed', err.message);
     });
     const urls = [`http://${hostForUrl(server.http.address)}:${server.http.port}`];

@@ -119,6 +119,7 @@ function preflight(req: Req, res: Res): void {
     'Access-Control-Max-Age': 86400,
     'Content-Length': 0,
   };
+  // Only origins allowed to drive the server get this far with it (server/access.ts refuses the others, 403).
   if (req.headers['access-control-request-private-network'] === 'true') {
     headers['Access-Control-Allow-Private-Network'] = 'true';
   }

@@ -4,6 +4,7 @@
 import { InvalidArgumentError } from 'commander';
 import { parseIceServerSpec, parseIceUrl } from '../protocol/ice-url.ts';
 import type { IceServer } from '../protocol/signaling.ts';
+import { type ProtectRule, parseOrigin, parseProtectRule, parseTokenEntry, type TokenEntry } from './access.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -58,6 +59,14 @@ export interface ServeConfig {
   turnSecret: string | undefined;
   /** Seconds a minted TURN credential is valid. */
   turnTtl: number;
+  /** Access tokens given directly (access.ts). */
+  tokens: TokenEntry[];
+  /** A file of access tokens, reloaded when it changes. */
+  tokensFile: string | undefined;
+  /** What needs a token; with tokens and no rule, everything. */
+  protect: ProtectRule[];
+  /** Browser origins besides the server's own that may open WebSockets, use tokens and get private-network access. */
+  allowedOrigins: string[];
 }
 
 export interface OptionSpec<K extends keyof ServeConfig = keyof ServeConfig> {
@@ -137,6 +146,24 @@ function publicHost(raw: string): string {
     throw new InvalidArgumentError(`'${raw}' is not a host name or IP address.`);
   }
   return host;
+}
+
+/** A repeatable flag whose environment variable lists several, separated by commas; `parse` reads one entry. */
+function list<T>(parse: (entry: string) => T | T[]) {
+  return (raw: string, previous: T[]): T[] => {
+    const added = raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '')
+      .flatMap((s) => {
+        try {
+          return parse(s);
+        } catch (err) {
+          throw new InvalidArgumentError((err as Error).message);
+        }
+      });
+    return [...previous, ...added];
+  };
 }
 
 function logLevel(raw: string): LogLevel {
@@ -395,6 +422,37 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     default: 3600,
     parse: integer(60, 2_592_000),
   }),
+  spec({
+    key: 'tokens',
+    flags: '--tokens <tokens>',
+    env: 'FERRY_TOKENS',
+    description: 'access tokens, [NAME:]TOKEN, comma-separated or repeated (at least 16 characters each)',
+    default: [],
+    parse: list(parseTokenEntry),
+  }),
+  spec({
+    key: 'tokensFile',
+    flags: '--tokens-file <file>',
+    env: 'FERRY_TOKENS_FILE',
+    description: 'file of access tokens, one [NAME:]TOKEN a line (reloaded when it changes)',
+    default: undefined,
+  }),
+  spec({
+    key: 'protect',
+    flags: '--protect <rule>',
+    env: 'FERRY_PROTECT',
+    description: 'what needs a token, repeatable: send:/PREFIX, receive:/PREFIX, all:/PREFIX, hub, ice (default: all)',
+    default: [],
+    parse: list(parseProtectRule),
+  }),
+  spec({
+    key: 'allowedOrigins',
+    flags: '--allowed-origins <origins>',
+    env: 'FERRY_ALLOWED_ORIGINS',
+    description: "browser origins besides the server's own that may use it, comma-separated or repeated; * for any",
+    default: [],
+    parse: list(parseOrigin),
+  }),
 ];
 
 export function defaultConfig(): ServeConfig {
@@ -412,5 +470,7 @@ export function validateConfig(config: ServeConfig): string | undefined {
   if (config.turnUrls.length > 0 && !hasSecret)
     return "--turn-url needs --turn-secret (the TURN server's shared secret)";
   if (hasSecret && config.turnUrls.length === 0) return '--turn-secret needs at least one --turn-url';
+  if (config.protect.length > 0 && config.tokens.length === 0 && config.tokensFile === undefined)
+    return '--protect needs --tokens or --tokens-file';
   return undefined;
 }

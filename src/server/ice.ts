@@ -2,7 +2,7 @@
 // the operator's --ice-server entries, and TURN servers with time-limited credentials minted for each peer.
 // Composition-level: the signaling hub (in `welcome`) and `GET /_/ice` both ask this module, and neither knows
 // the other.
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import net from 'node:net';
 import { parseIceUrl } from '../protocol/ice-url.ts';
 import type { IceServer } from '../protocol/signaling.ts';
@@ -80,26 +80,33 @@ export function isUsableHost(host: string): boolean {
   }
 }
 
-/** A random user part for credentials handed out without a signaling peer id (GET /_/ice): 72 bits, as hub ids. */
-export function anonymousUser(): string {
-  return randomBytes(9).toString('base64url');
-}
-
 export class IceConfiguration {
   constructor(private readonly settings: IceSettings) {}
 
   /**
-   * The ICE servers for one peer: STUN first (ours, then the operator's), TURN last, with credentials minted
-   * now for `user` (a signaling peer id). `requestHost` is the Host header the client reached us with, used
-   * for our STUN address when neither --public-host nor a specific --host names it.
+   * The TURN user part for a client: the name of the access token it presented, else a keyed hash of its address
+   * (net/client.ts clientKey). Stable for one client across requests, peers and restarts, so that the TURN server's
+   * per-user quota (coturn `user-quota`) counts clients, and it names no address to whoever reads the username.
    */
-  forPeer(user: string, requestHost: string | undefined, now = Date.now()): IceServer[] {
+  userFor(client: string, tokenName: string | undefined): string {
+    if (tokenName !== undefined) return tokenName;
+    const key = this.settings.turnSecret ?? '';
+    return createHmac('sha256', key).update(`ferry turn user\0${client}`).digest('base64url').slice(0, 16);
+  }
+
+  /**
+   * The ICE servers for one peer: STUN first (ours, then the operator's), TURN last, with credentials minted
+   * now for `user` (see userFor), or no TURN when `user` is undefined (a peer access control keeps from it).
+   * `requestHost` is the Host header the client reached us with, used for our STUN address when neither
+   * --public-host nor a specific --host names it.
+   */
+  forPeer(user: string | undefined, requestHost: string | undefined, now = Date.now()): IceServer[] {
     const servers: IceServer[] = [];
     const { stunPort, turnUrls, turnSecret, turnTtl } = this.settings;
     const stunHost = stunPort === undefined ? undefined : this.advertisedHost(requestHost);
     if (stunPort !== undefined && stunHost !== undefined) servers.push({ urls: stunUrl(stunHost, stunPort) });
     servers.push(...this.settings.iceServers);
-    if (turnUrls.length > 0 && turnSecret !== undefined) {
+    if (user !== undefined && turnUrls.length > 0 && turnSecret !== undefined) {
       const { username, credential } = mintTurnCredentials(turnSecret, user, turnTtl, now);
       servers.push({ urls: [...turnUrls], username, credential });
     }

@@ -3,18 +3,20 @@
 // into this module.
 import type { IncomingMessage } from 'node:http';
 import type net from 'node:net';
+import { clientKey } from '../net/client.ts';
 import { Relay } from '../relay/handler.ts';
 import { cut, type Req, type Res, sendText } from '../relay/http.ts';
 import { msg } from '../relay/messages.ts';
-import { FERRY_PREFIX, parseTarget } from '../relay/path.ts';
+import { FERRY_PREFIX, isReserved, parseTarget } from '../relay/path.ts';
 import { SIGNALING_ENDPOINTS, SignalingHub } from '../signaling/hub.ts';
 import { StunResponder } from '../stun/responder.ts';
 import { VERSION } from '../version.ts';
+import { AccessControl, type Refusal, refusalHeaders, refusalResponse, refusalText, type Scope } from './access.ts';
 import type { ServeConfig } from './config.ts';
-import { anonymousUser, IceConfiguration } from './ice.ts';
+import { IceConfiguration } from './ice.ts';
 import { openListeners } from './listeners.ts';
 import type { Logger } from './log.ts';
-import { PIPE_SOCKET_PATH, PipeSocketEntrance } from './pipe-socket.ts';
+import { PIPE_SOCKET_PATH, PipeSocketEntrance, pipePath } from './pipe-socket.ts';
 import { DEFAULT_WEB_ROOT, WebApp } from './web.ts';
 
 export interface RunningServer {
@@ -45,20 +47,43 @@ function logRequest(log: Logger, req: Req, res: Res): void {
   });
 }
 
-/**
- * `GET /_/ice`: an RTCConfiguration for clients that do not use the WebSocket (and the web app's diagnostics),
- * with TURN credentials minted for a random user. Not cacheable: the credentials are fresh each time. Readable
- * cross-origin like every answer here (`Access-Control-Allow-Origin: *`), which browsers never grant to a request
- * sent with credentials. There is no access control yet; when there is, it must cover this endpoint and the hub's
- * `welcome` alike, since both hand out TURN credentials.
- */
-function sendIceConfiguration(req: Req, res: Res, ice: IceConfiguration): void {
+/** Where the client believes we are: its Host or :authority, else (HTTP/1.0) the socket's own address. */
+function requestHost(req: Req | IncomingMessage): string | undefined {
   const authority = req.headers.host ?? req.headers[':authority'];
-  // A client with neither Host nor :authority (HTTP/1.0) reached us at the socket's own address.
   const local = req.socket.localAddress?.replace(/^::ffff:(?=\d+\.)/, '');
-  const host = typeof authority === 'string' ? authority : local && (local.includes(':') ? `[${local}]` : local);
-  const body = JSON.stringify({ iceServers: ice.forPeer(anonymousUser(), host) });
-  sendText(req, res, 200, body, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+  return typeof authority === 'string' ? authority : local && (local.includes(':') ? `[${local}]` : local);
+}
+
+/**
+ * The ICE servers for one client, `GET /_/ice` and the hub's `welcome` alike: TURN only for a client access control
+ * lets have it, under its TURN user (ice.ts userFor).
+ */
+function iceServersFor(req: Req | IncomingMessage, ice: IceConfiguration, access: AccessControl, upgrade: boolean) {
+  const credential = access.iceCredential(req, upgrade);
+  const user =
+    credential &&
+    ice.userFor(clientKey(req.socket.remoteAddress), credential.kind === 'valid' ? credential.name : undefined);
+  const host = requestHost(req);
+  return () => ice.forPeer(user, host);
+}
+
+/** A WebSocket upgrade's scope and pipe path under access control (hub endpoints, /_/pipe: its sender's path). */
+function upgradeScope(url: URL): [Scope, string] | undefined {
+  if (SIGNALING_ENDPOINTS.has(url.pathname)) return ['hub', ''];
+  if (url.pathname === PIPE_SOCKET_PATH) return ['send', pipePath(url.searchParams.get('path') ?? '') ?? ''];
+  return undefined;
+}
+
+/**
+ * What a request to `path` would do, for access control: send (PUT, POST) or receive (GET, HEAD) on a pipe, or get
+ * TURN credentials. Pages, preflights and other methods need no token.
+ */
+function requestScope(method: string | undefined, path: string): Scope | undefined {
+  if (path === '/_/ice') return 'ice';
+  if (isReserved(path)) return undefined;
+  if (method === 'PUT' || method === 'POST') return 'send';
+  if (method === 'GET' || method === 'HEAD') return 'receive';
+  return undefined;
 }
 
 export interface ServerOptions {
@@ -75,8 +100,14 @@ export async function startServer(
   const web = await WebApp.load(options.webRoot ?? DEFAULT_WEB_ROOT, log);
   // --stun-port 0 turns STUN off rather than picking a port, so the configured port is the bound one.
   const ice = new IceConfiguration({ ...config, stunPort: config.stunPort === 0 ? undefined : config.stunPort });
-  const signaling = new SignalingHub(config, log, (peerId, host) => ice.forPeer(peerId, host));
+  const access = new AccessControl(config, log);
+  const signaling = new SignalingHub(config, log, (req) => iceServersFor(req, ice, access, true));
   const startedAt = Date.now();
+
+  const refuse = (req: Req, res: Res, refusal: Refusal) => {
+    log.info({ method: req.method, path: req.url?.split('?')[0], status: refusal.status }, refusal.code);
+    sendText(req, res, refusal.status, refusalText(refusal), refusalHeaders(refusal));
+  };
 
   const onRequest = (req: Req, res: Res) => {
     let url: URL;
@@ -89,6 +120,8 @@ export async function startServer(
     const target = parseTarget(url);
     const read = req.method === 'GET' || req.method === 'HEAD';
     if (read && web.handles(target.path)) return web.serve(req, res, target.path);
+    const refusal = access.check(req, requestScope(req.method, target.path), target.path);
+    if (refusal) return refuse(req, res, refusal);
     if (read && target.path.startsWith(FERRY_PREFIX)) {
       if (target.path === '/_/health') {
         const body = JSON.stringify({
@@ -100,7 +133,12 @@ export async function startServer(
         });
         return sendText(req, res, 200, body, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
       }
-      if (target.path === '/_/ice') return sendIceConfiguration(req, res, ice);
+      if (target.path === '/_/ice') {
+        // Fresh TURN credentials each time; never cached. Readable cross-origin like every answer here, which
+        // browsers never grant to a request sent with credentials.
+        const body = JSON.stringify({ iceServers: iceServersFor(req, ice, access, false)() });
+        return sendText(req, res, 200, body, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+      }
       return sendText(req, res, 404, msg.notFound(target.path));
     }
     relay.handle(req, res, url, target);
@@ -114,13 +152,21 @@ export async function startServer(
 
   // Only WebSocket upgrades reach the hub: a plain GET or PUT on /register or /offer is an ordinary pipe.
   const routeUpgrade = (req: IncomingMessage, socket: net.Socket, head: Buffer) => {
-    let pathname: string | undefined;
+    let url: URL | undefined;
     try {
-      pathname = new URL(req.url ?? '/', 'a:///').pathname;
+      url = new URL(req.url ?? '/', 'a:///');
     } catch {
-      pathname = undefined;
+      url = undefined;
     }
+    const pathname = url?.pathname;
     const websocket = req.headers.upgrade?.toLowerCase() === 'websocket';
+    const scope = websocket && url ? upgradeScope(url) : undefined;
+    const refusal = scope && access.check(req, ...scope, true);
+    if (refusal) {
+      socket.end(refusalResponse(refusal));
+      log.info({ path: pathname, status: refusal.status }, refusal.code);
+      return;
+    }
     const endpoint = pathname === undefined ? undefined : SIGNALING_ENDPOINTS.get(pathname);
     if (endpoint && websocket) {
       signaling.upgrade(endpoint, req, socket, head);
@@ -158,12 +204,18 @@ export async function startServer(
 
   // STUN first: if its port is taken, startup fails before any TCP listener is open.
   const stun = config.stunPort === 0 ? undefined : new StunResponder();
-  await stun?.start({
-    port: config.stunPort,
-    host: config.host,
-    onError: (err) => log.warn({ err: err.message }, 'stun socket error'),
-  });
+  await stun
+    ?.start({
+      port: config.stunPort,
+      host: config.host,
+      onError: (err) => log.warn({ err: err.message }, 'stun socket error'),
+    })
+    .catch((err) => {
+      access.close();
+      throw err;
+    });
   const listeners = await openListeners(config, onRequestGuarded, onUpgrade, log).catch(async (err) => {
+    access.close();
     await stun?.close();
     throw err;
   });
@@ -175,6 +227,7 @@ export async function startServer(
     close(graceSeconds = config.shutdownGrace) {
       closing ??= (async () => {
         listeners.stopAccepting();
+        access.close();
         await stun?.close();
         // Signaling sessions are long-lived by nature: they end now, with a close frame, not at the deadline.
         signaling.close();

@@ -181,7 +181,7 @@ const UNPRINTABLE = /[\p{Cc}\p{Cf}]/u;
  * (so `/€` is the pipe that curl's `GET /%E2%82%AC` meets, and http.request gets only ASCII), or undefined when it is
  * not a plain absolute path.
  */
-function pipePath(raw: string): string | undefined {
+export function pipePath(raw: string): string | undefined {
   if (!raw.startsWith('/') || raw.startsWith('//') || /[\s#?\\]/.test(raw) || UNPRINTABLE.test(raw)) return undefined;
   const path = new URL(raw, 'a:///').pathname;
   let decoded: string;

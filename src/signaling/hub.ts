@@ -36,10 +36,11 @@ export const SIGNALING_ENDPOINTS: ReadonlyMap<string, SignalingEndpoint> = new M
 ]);
 
 /**
- * The ICE servers to hand a peer in `welcome`, asked once per peer so that TURN credentials can be minted for it.
- * `requestHost` is the Host header of its WebSocket upgrade (where the client believes we are).
+ * The ICE servers to hand a peer in `welcome`, so that TURN credentials can be minted for it. Asked with its
+ * WebSocket upgrade request (where the client believes we are, who it is: its address, any access token) when it
+ * connects; what it returns mints them at `hello`, holding only what it needs of the request.
  */
-export type IceServersFor = (peerId: string, requestHost: string | undefined) => IceServer[];
+export type IceServersFor = (upgrade: IncomingMessage) => () => IceServer[];
 
 export interface HubStats {
   connections: number;
@@ -62,7 +63,7 @@ export class SignalingHub {
   constructor(
     private readonly options: HubOptions,
     private readonly log: Logger,
-    private readonly iceServersFor: IceServersFor = () => [],
+    private readonly iceServersFor: IceServersFor = () => () => [],
   ) {
     this.wss = new WebSocketServer({
       noServer: true,
@@ -125,7 +126,7 @@ export class SignalingHub {
       // One close listener per connection, doing the endpoint's bookkeeping too: idle peers should cost little.
       const forget =
         endpoint === 'signaling'
-          ? this.acceptPeer(connection, req.headers.host)
+          ? this.acceptPeer(connection, this.iceServersFor(req))
           : this.compat.accept(connection, endpoint);
       ws.once('close', () => {
         this.connections.delete(connection);
@@ -144,7 +145,7 @@ export class SignalingHub {
   }
 
   /** Serve the protocol on a connection; returns what to do when it closes. */
-  private acceptPeer(connection: Connection, requestHost: string | undefined): () => void {
+  private acceptPeer(connection: Connection, iceServers: () => IceServer[]): () => void {
     let peer: Peer | undefined;
     connection.onMessage((data) => {
       const admitted = connection.admit(data);
@@ -162,7 +163,7 @@ export class SignalingHub {
       if (message.type !== 'hello') {
         return sendError(connection, 'hello_required', 'send hello first', message.rid);
       }
-      peer = this.hello(connection, message, requestHost);
+      peer = this.hello(connection, message, iceServers);
     });
     return () => {
       if (peer) this.depart(peer);
@@ -172,7 +173,7 @@ export class SignalingHub {
   private hello(
     connection: Connection,
     message: Extract<ClientMessage, { type: 'hello' }>,
-    requestHost: string | undefined,
+    iceServers: () => IceServer[],
   ): Peer | undefined {
     const version = Math.max(...message.versions.filter((v) => (PROTOCOL_VERSIONS as readonly number[]).includes(v)));
     if (!Number.isFinite(version)) {
@@ -205,7 +206,7 @@ export class SignalingHub {
       rid: message.rid,
       version,
       id: peer.id,
-      iceServers: this.iceServersFor(peer.id, requestHost),
+      iceServers: iceServers(),
       limits: this.limits,
     } satisfies ServerMessage);
     return peer;

@@ -109,6 +109,17 @@ describe('IceConfiguration', () => {
     ]);
   });
 
+  test('TURN user: the token name, else a keyed hash of the client, stable and different per client', () => {
+    const config = ice({ turnSecret: 'shh' });
+    assert.equal(config.userFor('127.0.0.1', 'alice'), 'alice');
+    const one = config.userFor('127.0.0.1', undefined);
+    assert.match(one, /^[\w-]{16}$/);
+    assert.equal(config.userFor('127.0.0.1', undefined), one);
+    assert.notEqual(config.userFor('127.0.0.2', undefined), one);
+    assert.notEqual(ice({ turnSecret: 'other' }).userFor('127.0.0.1', undefined), one, 'keyed by the secret');
+    assert.deepEqual(ice({ turnUrls: ['turn:t'], turnSecret: 's' }).forPeer(undefined, 't'), [{ urls: 'stun:t:3478' }]);
+  });
+
   test('the Host header is read as a browser sends it, and junk is not repeated to peers', () => {
     assert.equal(authorityHostname('Ferry.Example.org:8080'), 'ferry.example.org');
     assert.equal(authorityHostname('[::1]:8080'), '::1');
@@ -142,8 +153,17 @@ describe('GET /_/ice and welcome on a running server', () => {
       assert.ok(Math.abs(Number(expiry) - (Date.now() / 1000 + 3600)) < 5, turn?.username);
       assert.equal(turn?.credential, opensslHmac('shh', turn?.username ?? ''));
 
+      // One client is one TURN user (coturn's user-quota counts it), whatever it asks through.
+      const user = (username: string | undefined) => username?.split(':')[1];
       const second = (await (await fetch(`${ferry.url}/_/ice`)).json()) as { iceServers: IceServer[] };
-      assert.notEqual(second.iceServers[2]?.username, turn?.username, 'each request gets its own user');
+      assert.equal(user(second.iceServers[2]?.username), user(turn?.username), 'the same client, the same user');
+      const socket = await TestSocket.open(`${ferry.url.replace(/^http/, 'ws')}/_/ws`);
+      socket.send({ type: 'hello', versions: [1] });
+      const welcome = await socket.next();
+      const [, , viaHub] = welcome.iceServers as IceServer[];
+      assert.equal(user(viaHub?.username), user(turn?.username), 'and the hub gives it the same one');
+      assert.equal(viaHub?.credential, opensslHmac('shh', viaHub?.username ?? ''));
+      await socket.close();
 
       const head = await curl(['-s', '-I', `${ferry.url}/_/ice`]);
       assert.match(head.stdout.toString(), /^HTTP\/1\.1 200/);
@@ -156,29 +176,14 @@ describe('GET /_/ice and welcome on a running server', () => {
     }
   });
 
-  test('welcome: the same configuration, TURN credentials under the peer id', T, async () => {
-    const ferry = await startFerry({ turnUrls: ['turn:127.0.0.1:3479'], turnSecret: 'shh' });
-    try {
-      const socket = await TestSocket.open(`${ferry.url.replace(/^http/, 'ws')}/_/ws`);
-      socket.send({ type: 'hello', versions: [1], id: 'carol' });
-      const welcome = await socket.next();
-      const [turn] = welcome.iceServers as IceServer[];
-      assert.match(turn?.username ?? '', /^\d{10}:carol$/);
-      assert.equal(turn?.credential, opensslHmac('shh', turn?.username ?? ''));
-      await socket.close();
-    } finally {
-      await ferry.close();
-    }
-  });
-
-  test('the hub asks for each peer with its id and the Host its upgrade came with', T, async () => {
+  test('the hub asks for each peer with its upgrade request, which carries the Host it came with', T, async () => {
     // Ferry's tests bind 127.0.0.1, a specific --host that outranks the Host header; this hub is wired to a
     // configuration that has neither --public-host nor --host, as on a server bound to every interface.
-    const asked: Array<[string, string | undefined]> = [];
+    const asked: Array<string | undefined> = [];
     const configuration = ice({ stunPort: 3478 });
-    const hub = new SignalingHub(defaultConfig(), createLogger('silent'), (peerId, host) => {
-      asked.push([peerId, host]);
-      return configuration.forPeer(peerId, host);
+    const hub = new SignalingHub(defaultConfig(), createLogger('silent'), (req) => {
+      asked.push(req.headers.host);
+      return () => configuration.forPeer('u', req.headers.host);
     });
     const server = http.createServer();
     server.on('upgrade', (req, socket, head) => hub.upgrade('signaling', req, socket, head));
@@ -191,7 +196,7 @@ describe('GET /_/ice and welcome on a running server', () => {
       socket.send({ type: 'hello', versions: [1], id: 'dave' });
       const welcome = await socket.next();
       assert.deepEqual(welcome.iceServers, [{ urls: 'stun:ferry.example.org:3478' }]);
-      assert.deepEqual(asked, [['dave', 'ferry.example.org:8443']]);
+      assert.deepEqual(asked, ['ferry.example.org:8443']);
       await socket.close();
     } finally {
       hub.close();

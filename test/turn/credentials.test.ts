@@ -96,7 +96,7 @@ describe('TURN credentials against a real coturn', () => {
     const { iceServers } = (await response.json()) as { iceServers: IceServer[] };
     const turn = iceServers.find((s) => [s.urls].flat().some((u) => u.startsWith('turn:')));
     assert.ok(turn?.username && turn.credential, JSON.stringify(iceServers));
-    assert.match(turn.username, /^\d+:[A-Za-z0-9_-]{12}$/);
+    assert.match(turn.username, /^\d+:[A-Za-z0-9_-]{16}$/);
     for (const url of [turn.urls].flat()) {
       const transport = url.endsWith('tcp') ? 'tcp' : 'udp';
       const { client, result } = await allocate({ username: turn.username, credential: turn.credential }, transport);
@@ -105,13 +105,13 @@ describe('TURN credentials against a real coturn', () => {
     }
   });
 
-  test("the TURN server in the hub's welcome allocates, under the peer's own id", T, async () => {
+  test("the TURN server in the hub's welcome allocates, under the client's user, not the peer's id", T, async () => {
     const peer = await TestSocket.open(`${ferry.url.replace(/^http/, 'ws')}/_/ws`);
     peer.send({ type: 'hello', versions: [1], id: 'turn-user' });
     const welcome = await peer.next();
     const turn = (welcome.iceServers as IceServer[]).find((s) => s.username !== undefined);
     assert.ok(turn?.username && turn.credential);
-    assert.match(turn.username, /^\d+:turn-user$/);
+    assert.match(turn.username, /^\d+:[A-Za-z0-9_-]{16}$/);
     const { client, result } = await allocate({ username: turn.username, credential: turn.credential });
     assert.ok(result.ok, JSON.stringify(result));
     await client.release();

@@ -1,6 +1,7 @@
 // The app shell: header with the screens' navigation, the current screen, a footer with the no-JavaScript and curl
 // alternatives. Starts the download helper (service worker) at once, so it is ready when something arrives.
 import './styles.css';
+import { accessForm } from './lib/access-form.ts';
 import { h, replaceChildren } from './lib/dom.ts';
 import { createSaver } from './net/save.ts';
 import { type AppContext, SCREENS, screenFor } from './screens.ts';
@@ -55,6 +56,7 @@ replaceChildren(
     h('span', {}, `Ferry ${context.version}`),
     h('a', { href: '/noscript' }, 'Send without JavaScript'),
     h('a', { href: '/help' }, 'Use it with curl'),
+    accessForm(),
   ),
 );
 

@@ -7,6 +7,7 @@ import type { FerryRole } from '../../../src/protocol/spake2.ts';
 import { StreamDecryptor, StreamEncryptor } from '../../../src/protocol/stream-cipher.ts';
 import { encodeFrame, endsRecord, type Frame, FrameDecoder } from '../../../src/protocol/transfer.ts';
 import { drainPeer, type FrameChannel } from '../../../src/protocol/transfer-session.ts';
+import { authHeaders, withToken } from './access.ts';
 
 // The socket's own buffer: wait while more than this is queued (browsers' WebSocket has no drain event).
 const SOCKET_HIGH_WATER = 4 * 1024 * 1024;
@@ -32,7 +33,7 @@ class SocketUpload {
     const url = new URL('/_/pipe', origin);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     url.search = new URLSearchParams({ path, n: '1' }).toString();
-    this.#ws = new WebSocket(url);
+    this.#ws = new WebSocket(withToken(url));
     this.#ws.binaryType = 'arraybuffer';
     this.#opened = new Promise((resolve, reject) => {
       this.#ws.addEventListener('open', () => resolve(), { once: true });
@@ -101,7 +102,7 @@ export class RelayFrames implements FrameChannel {
   }
 
   static async *#read(url: string, key: Uint8Array, signal: AbortSignal): AsyncGenerator<Frame> {
-    const response = await fetch(url, { cache: 'no-store', signal });
+    const response = await fetch(url, { cache: 'no-store', signal, headers: authHeaders() });
     if (response.status !== 200 || !response.body) {
       throw new Error(`the relay answered HTTP ${response.status} for our download`);
     }

@@ -1,6 +1,8 @@
 // Receiving from a pipe in the page: wait for the transfer to start, then either show a short text (a message sent
 // from another Ferry page or `echo … | curl -T -`) or stream the bytes into a download, counting and hashing them
 // on the way. A transfer that stops short fails the download, so a cut file never looks complete.
+
+import { authHeaders } from './access.ts';
 import { createHasher, type StreamHasher } from './hasher.ts';
 import { namesAFile, suggestedName } from './pipe.ts';
 import type { StreamSaver } from './save.ts';
@@ -93,7 +95,7 @@ export async function receive(
 ): Promise<ReceiveOutcome> {
   let response: Response;
   try {
-    response = await fetch(url, { signal, cache: 'no-store' });
+    response = await fetch(url, { signal, cache: 'no-store', headers: authHeaders() });
   } catch (err) {
     if (signal.aborted) throw new ReceiveError('cancelled', 'aborted');
     throw new ReceiveError(`the server could not be reached (${(err as Error).message})`, 'network');

@@ -9,6 +9,7 @@ import {
   type ServerMessageOf,
   SIGNALING_PATH,
 } from '../../../src/protocol/signaling.ts';
+import { withToken } from './access.ts';
 
 export class SignalingError extends Error {
   constructor(
@@ -50,7 +51,7 @@ export class SignalingClient {
   ): Promise<SignalingClient> {
     const url = new URL(SIGNALING_PATH, origin);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-    const socket = new WebSocket(url);
+    const socket = new WebSocket(withToken(url));
     const welcome = await new Promise<ServerMessageOf<'welcome'>>((resolve, reject) => {
       const fail = () => reject(new SignalingError('unreachable', 'could not reach the signaling server'));
       socket.addEventListener('error', fail, { once: true });

@@ -4,6 +4,8 @@
 // (A fetch() with a ReadableStream body streams too, but Chromium allows it only over HTTP/2 or HTTP/3, it sends no
 // Content-Length, and it measured slower here; see README "Web app".)
 
+import { authHeaders } from './access.ts';
+
 export interface UploadHooks {
   /** Bytes handed to the network so far. */
   onProgress(sent: number, total: number): void;
@@ -35,7 +37,7 @@ export function upload(
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('PUT', url);
-    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
+    for (const [name, value] of Object.entries({ ...authHeaders(), ...headers })) xhr.setRequestHeader(name, value);
     xhr.upload.onprogress = (e) => hooks.onProgress(e.loaded, e.lengthComputable ? e.total : body.size);
     xhr.upload.onload = () => hooks.onProgress(body.size, body.size);
     xhr.onprogress = () => hooks.onLog(xhr.responseText);

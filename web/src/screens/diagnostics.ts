@@ -6,6 +6,7 @@
 import { IceServer } from '../../../src/protocol/signaling.ts';
 import { h, uid } from '../lib/dom.ts';
 import { candidateTable, type Gathered, pairRows, selectedPair, serverOf } from '../lib/ice-view.ts';
+import { authHeaders } from '../net/access.ts';
 
 const GATHER_TIMEOUT_MS = 10_000;
 const CONNECT_TIMEOUT_MS = 15_000;
@@ -113,7 +114,7 @@ export function mount(root: HTMLElement): () => void {
     ),
   );
 
-  void fetch('/_/ice')
+  void fetch('/_/ice', { headers: authHeaders() })
     .then((res) => (res.ok ? res.json() : undefined))
     .then((body: unknown) => {
       const servers = IceServer.array().safeParse((body as { iceServers?: unknown } | undefined)?.iceServers);
