@@ -122,6 +122,8 @@ export async function startServer(
     if (read && web.handles(target.path)) return web.serve(req, res, target.path);
     const refusal = access.check(req, requestScope(req.method, target.path), target.path);
     if (refusal) return refuse(req, res, refusal);
+    // The listeners leave `Expect: 100-continue` to us (src/server/listeners.ts): past access control, go on.
+    if (req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
     if (read && target.path.startsWith(FERRY_PREFIX)) {
       if (target.path === '/_/health') {
         const body = JSON.stringify({

@@ -52,6 +52,9 @@ export async function openListeners(
     keepAliveTimeout: Math.min(5000, idleTimeoutMs),
   });
   http1.on('request', onRequest);
+  // `Expect: 100-continue` is answered by the request handler once it knows the request may go on (a refused
+  // upload is never sent), not by Node before anyone looked.
+  http1.on('checkContinue', onRequest);
   // This server never listens itself (sockets are handed to it), and Node starts its header-deadline
   // checks on 'listening'.
   http1.emit('listening');
@@ -92,6 +95,7 @@ export async function openListeners(
 
   const h2 = http2.createServer({ settings: { enableConnectProtocol: false } });
   h2.on('request', onRequest);
+  h2.on('checkContinue', onRequest);
   h2.on('sessionError', (err) => log.info({ err: err.message }, 'http2 session error'));
   h2.on('session', closeWhenIdle);
 

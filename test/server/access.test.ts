@@ -3,7 +3,7 @@
 // private-network preflights, and the TURN user part each client gets. Real curl, ws and node:http on loopback.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -140,6 +140,19 @@ describe('access control', { timeout: SUITE_TIMEOUT }, () => {
       h2.stdout.toString(),
       /^HTTP\/2 401[\s\S]*www-authenticate: Bearer realm="ferry", Basic realm="ferry"/i,
     );
+  });
+
+  test('Expect: 100-continue: a refused upload is never sent; an allowed one is', async () => {
+    const path = `${ferry.url}/private${uniquePath()}`;
+    const file = join(dir, 'upload');
+    writeFileSync(file, randomBytes(4 * 1024 * 1024));
+    const expect = ['-H', 'Expect: 100-continue', '--expect100-timeout', '30', '-w', '%{http_code} %{size_upload}'];
+    const refused = await curl(['-s', '-o', '/dev/null', ...expect, '-T', file, path]);
+    assert.equal(refused.stdout.toString(), '401 0');
+    const receiver = startCurl([path], { hashOnly: true });
+    const sent = await curl(['-s', '-o', '/dev/null', ...expect, '-u', `x:${ALICE}`, '-T', file, path]);
+    assert.equal(sent.stdout.toString(), `200 ${4 * 1024 * 1024}`);
+    assert.equal((await receiver.result).sha256, sha256(readFileSync(file)));
   });
 
   test('receive:/inbox: anyone sends, only a token holder receives; unprotected paths stay open', async () => {
