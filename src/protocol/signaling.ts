@@ -97,8 +97,14 @@ export const Hangup = z.strictObject({
   ...addressed,
   reason: z.string().max(256).optional(),
 });
+/**
+ * Any JSON value that JSON.parse made. Whatever it returns already is JSON, so walking it again (as `z.json()`
+ * does, copying it) only costs: 270 µs of an 11 KB message of 2,000 numbers, most of the hub's CPU per message.
+ */
+const JsonData = z.custom<z.core.util.JSONType>((value) => value !== undefined, 'data is required');
+
 /** Application data between two peers (a PAKE exchange, a file offer): any JSON, forwarded as is. */
-export const Message = z.strictObject({ type: z.literal('message'), ...addressed, data: z.json() });
+export const Message = z.strictObject({ type: z.literal('message'), ...addressed, data: JsonData });
 
 export const FORWARDED_TYPES = ['offer', 'answer', 'candidate', 'end-of-candidates', 'hangup', 'message'] as const;
 export type ForwardedType = (typeof FORWARDED_TYPES)[number];
@@ -179,7 +185,7 @@ export const AnswerFrom = z.object({ type: z.literal('answer'), ...from, sdp: Sd
 export const CandidateFrom = z.object({ type: z.literal('candidate'), ...from, candidate: IceCandidate });
 export const EndOfCandidatesFrom = z.object({ type: z.literal('end-of-candidates'), ...from });
 export const HangupFrom = z.object({ type: z.literal('hangup'), ...from, reason: z.string().optional() });
-export const MessageFrom = z.object({ type: z.literal('message'), ...from, data: z.json() });
+export const MessageFrom = z.object({ type: z.literal('message'), ...from, data: JsonData });
 
 export const ServerMessage = z.discriminatedUnion('type', [
   Welcome,
