@@ -85,9 +85,12 @@ export class Rendezvous<Hub extends RendezvousHub = RendezvousHub> implements Se
         this.#fail(new RendezvousError('peer_left', 'the other side left before the transfer started'));
       }
     };
-    // Errors for messages we sent without a request id: the peer vanished between our send and the hub's lookup.
-    const onError = (event: ServerMessageOf<'error'>) =>
+    // Errors for messages we sent without a request id: the peer vanished between our send and the hub's lookup. One
+    // to a claimer that has since gone before the key exchange is no news: that claimer is forgotten.
+    const onError = (event: ServerMessageOf<'error'>) => {
+      if (event.to !== undefined && event.to !== this.#peer) return;
       this.#fail(new RendezvousError('hub_error', `the signaling server refused a message: ${event.message}`));
+    };
     const onClose = () => this.#fail(new RendezvousError('hub_lost', 'the signaling server went away'));
     signaling.on('message', onMessage);
     signaling.on('nameplate-claimed', onClaimed);

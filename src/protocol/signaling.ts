@@ -205,6 +205,8 @@ export const ErrorMessage = z.object({
   message: z.string(),
   /** For `unsupported_version`: the versions the hub speaks. */
   versions: z.array(z.number().int()).optional(),
+  /** For a forwarded message refused (`unknown_target`, `not_allowed`): the `to` it named. */
+  to: PeerId.optional(),
 });
 
 const from = { from: PeerId };

@@ -271,7 +271,7 @@ export class SignalingHub {
       }
       default: {
         const failure = forward(this.peers, peer, message, text);
-        if (failure) return sendError(connection, failure.code, failure.reason, message.rid);
+        if (failure) return sendError(connection, failure.code, failure.reason, message.rid, message.to);
         if (message.type === 'message') this.nameplates.spoke(peer, this.peers.get(message.to) as Peer);
         if (message.rid !== undefined) peer.send({ type: 'ack', rid: message.rid } satisfies ServerMessage);
       }
@@ -296,6 +296,6 @@ export class SignalingHub {
   }
 }
 
-function sendError(connection: Connection, code: ErrorCode, message: string, rid?: RequestId): void {
-  connection.send(JSON.stringify({ type: 'error', rid, code, message } satisfies ServerMessage));
+function sendError(connection: Connection, code: ErrorCode, message: string, rid?: RequestId, to?: string): void {
+  connection.send(JSON.stringify({ type: 'error', rid, code, message, to } satisfies ServerMessage));
 }
