@@ -1,6 +1,6 @@
 // What `ferry send` and `ferry receive` share: their flags, the output (human lines and a progress bar on stderr,
 // or one JSON object per line with --json), the way every failure maps to an exit code, and the session itself:
-// reach the hub, meet the peer in the code's room, run the SPAKE2 handshake, then open the transport (a data
+// reach the hub, meet the peer through the code's nameplate, run the SPAKE2 handshake, then open the transport (a data
 // channel if one opens in time, else the relay).
 import { scrypt } from 'node:crypto';
 import type { Writable } from 'node:stream';

@@ -272,7 +272,7 @@ export class SignalingHub {
       default: {
         const failure = forward(this.peers, peer, message, text);
         if (failure) return sendError(connection, failure.code, failure.reason, message.rid, message.to);
-        if (message.type === 'message') this.nameplates.spoke(peer, this.peers.get(message.to) as Peer);
+        this.nameplates.spoke(peer, this.peers.get(message.to) as Peer);
         if (message.rid !== undefined) peer.send({ type: 'ack', rid: message.rid } satisfies ServerMessage);
       }
     }

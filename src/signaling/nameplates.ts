@@ -84,7 +84,7 @@ export class NameplateRegistry {
     return { ok: true, nameplate: number, peer: nameplate.owner.id };
   }
 
-  /** A forwarded message from `sender` to `target`: a claimer's first word to its owner uses the nameplate up. */
+  /** A message forwarded from `sender` to `target`: a claimer's first word to its owner, of any type, uses it up. */
   spoke(sender: Peer, target: Peer): void {
     const held = this.#byPeer.get(sender);
     if (!held) return;
