@@ -148,6 +148,22 @@ describe('code nameplates', () => {
     },
   );
 
+  test('rooms ferry-1 … ferry-999 filled by 32 connections of one address do not touch code transfers', T, async () => {
+    // The issue's attack as it was: codes used to meet in these rooms, so every `ferry send` failed with code_in_use.
+    const connections = await Promise.all(Array.from({ length: 32 }, () => peer('127.0.0.12')));
+    await Promise.all(
+      connections.map(async (connection, index) => {
+        for (let n = 1 + index * 32; n <= Math.min(999, 32 + index * 32); n++) {
+          assert.equal(
+            (await ask(connection, { type: 'join', rid: n, room: `ferry-${n}`, capacity: 2 })).type,
+            'joined',
+          );
+        }
+      }),
+    );
+    await honestTransfer();
+  });
+
   test('a scanner that claims and leaves before the key exchange does not end the sender’s wait', T, async () => {
     const honest = await sender();
     for (const leave of ['close', 'release'] as const) {
