@@ -102,7 +102,8 @@ describe('ferry send / ferry receive', () => {
   const assertEmpty = async (dir: string) => assert.deepEqual(await readdir(dir), []);
 
   before(async () => {
-    ferry = await startFerry();
+    // Some two dozen transfers from one address, some senders left waiting: more than --max-codes-per-client's 8.
+    ferry = await startFerry({ maxCodesPerClient: 100 });
     work = await mkdtemp(join(tmpdir(), 'ferry-send-'));
     big = join(work, 'big.bin');
     await writeRandom(big, 256 * MiB);
