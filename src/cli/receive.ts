@@ -5,8 +5,8 @@ import { stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
 import { type Command, Option } from 'commander';
 import { type ParsedCode, parseCode } from '../protocol/code.ts';
-import { Rendezvous } from '../protocol/rendezvous.ts';
-import { codeRoom, startSpake2 } from '../protocol/session.ts';
+import { claimCode } from '../protocol/rendezvous.ts';
+import { startSpake2 } from '../protocol/session.ts';
 import type { Offer } from '../protocol/transfer.ts';
 import { type Decision, receiveTransfer, TransferError } from '../protocol/transfer-session.ts';
 import { ExitCode } from './exit.ts';
@@ -82,9 +82,7 @@ async function receive(input: string, options: ReceiveOptions): Promise<void> {
 
   const signaling = await reachHub(options, out);
   try {
-    const { rendezvous, members } = await Rendezvous.join(signaling, codeRoom(code.code));
-    if (members.length === 0) out.say('Waiting for the sender…');
-    await rendezvous.waitForPeer();
+    const rendezvous = await claimCode(signaling, code);
     // Our own scrypt is not the sender's silence: only the code check's messages are timed.
     const { keys, transport } = await deadline(
       handshake('receiver', await spake2, options, rendezvous, out),

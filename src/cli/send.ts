@@ -1,9 +1,9 @@
 // `ferry send <file|dir|->`: offer a file, a folder or stdin to whoever types the code this prints. The code's number
-// picks the room on the hub; its words are the SPAKE2 password (docs/transfer-protocol.md).
+// is a nameplate the hub hands out; its words are the SPAKE2 password (docs/transfer-protocol.md).
 import { type Command, Option } from 'commander';
 import QRCode from 'qrcode';
-import { generateCode, type ParsedCode, parseCode } from '../protocol/code.ts';
-import { joinCodeRoom } from '../protocol/rendezvous.ts';
+import { type ParsedCode, parseCode } from '../protocol/code.ts';
+import { allocateCode, handshakeWithClaimer } from '../protocol/rendezvous.ts';
 import { startSpake2 } from '../protocol/session.ts';
 import type { Offer } from '../protocol/transfer.ts';
 import { sendTransfer } from '../protocol/transfer-session.ts';
@@ -84,26 +84,31 @@ async function send(path: string, options: SendOptions): Promise<void> {
     out.fail(ExitCode.Usage, 'bad_path', `cannot send '${path}': ${(error as Error).message}`);
   }
   for (const skipped of source.skipped) out.warn(`skipping ${skipped} (links and special files are not sent)`);
-  let code: ParsedCode;
+  let chosen: ParsedCode | undefined;
   try {
-    code = options.code === undefined ? generateCode() : parseCode(options.code);
+    chosen = options.code === undefined ? undefined : parseCode(options.code);
   } catch (error) {
     out.fail(ExitCode.Usage, 'bad_code', `--code: ${(error as Error).message}`);
   }
 
   const signaling = await reachHub(options, out);
   try {
-    const joined = await joinCodeRoom(signaling, code, options.code !== undefined);
-    code = joined.code;
-    const { rendezvous } = joined;
+    const { rendezvous, code } = await allocateCode(signaling, chosen);
     // scrypt (~150 ms) runs while we wait for the receiver.
     const spake2 = startSpake2('sender', code.code, nodeScrypt);
     spake2.catch(() => {});
     await announce(code.code, options, out);
     out.event(offerEvent(source.offer));
-    await rendezvous.waitForPeer();
-    out.say('The receiver is here; checking the code…');
-    const { keys, transport } = await handshake('sender', spake2, options, rendezvous, out);
+    const { keys, transport } = await handshakeWithClaimer(
+      rendezvous,
+      (attempt) => {
+        if (attempt > 1) out.debug('the last claimer left before the key exchange; waiting for the receiver again');
+        // A SPAKE2 run is single use: whoever claims next meets a fresh one.
+        const run = attempt === 1 ? spake2 : startSpake2('sender', code.code, nodeScrypt);
+        return handshake('sender', run, options, rendezvous, out);
+      },
+      () => out.say('The receiver is here; checking the code…'),
+    );
     out.say(`Verification: ${keys.verification.words} (the receiver sees the same words)`);
     const channel = await openTransport({
       role: 'sender',

@@ -1,6 +1,6 @@
 // What `ferry send` and `ferry receive` share: their flags, the output (human lines and a progress bar on stderr,
 // or one JSON object per line with --json), the way every failure maps to an exit code, and the session itself:
-// reach the hub, meet the peer in the code's room, run the SPAKE2 handshake, then open the transport (a data
+// reach the hub, meet the peer through the code's nameplate, run the SPAKE2 handshake, then open the transport (a data
 // channel if one opens in time, else the relay).
 import { scrypt } from 'node:crypto';
 import type { Writable } from 'node:stream';
@@ -307,11 +307,30 @@ export function classifyFailure(error: unknown): { exit: ExitCode; code: string;
     switch (error.code) {
       case 'peer_left':
         return { exit: ExitCode.Cancelled, code: 'cancelled', message: error.message };
-      case 'room_full':
+      case 'unknown_nameplate':
+        return {
+          exit: ExitCode.WrongCode,
+          code: 'unknown_code',
+          message:
+            'no sender is waiting with this code number: check the code; a code works once, so if it was mistyped before, ask for a new one',
+        };
+      case 'nameplate_busy':
         return {
           exit: ExitCode.ConnectionFailed,
           code: 'code_in_use',
-          message: 'two other peers are already using this code number; check the code, or ask for a new one',
+          message: 'someone else is using this code right now; check the code, or ask for a new one',
+        };
+      case 'nameplate_taken':
+        return {
+          exit: ExitCode.ConnectionFailed,
+          code: 'code_in_use',
+          message: 'another sender holds this code number; pick another --code or let ferry choose one',
+        };
+      case 'too_many_nameplates':
+        return {
+          exit: ExitCode.ConnectionFailed,
+          code: 'too_many_codes',
+          message: `the server refuses more codes from your address: ${error.message}`,
         };
       case 'hub_lost':
         return { exit: ExitCode.ServerUnreachable, code: 'server_lost', message: error.message };

@@ -1,12 +1,10 @@
-// The handshake of a code transfer, independent of how messages travel: the rendezvous room a code names, the
-// messages the two peers exchange through the hub's addressed `message` (docs/transfer-protocol.md §3.2), the
+// The handshake of a code transfer, independent of how messages travel: the messages the two peers exchange through the hub's addressed `message` (docs/transfer-protocol.md §3.2), the
 // SPAKE2 run with key confirmation (RFC 9382 §4) that turns the code into session keys, the transport both sides
 // agree on, and the authenticated SDP that carries each side's DTLS fingerprint. Isomorphic: the CLI and the web app
 // drive the same functions, each with its own signaling client and RTCPeerConnection.
 
 import { z } from 'zod';
 import { fromBase64Url, toBase64Url } from './bytes.ts';
-import { parseCode } from './code.ts';
 import { ProtocolError, type ProtocolErrorCode } from './errors.ts';
 import {
   deriveSessionKeys,
@@ -26,14 +24,6 @@ import {
 } from './spake2.ts';
 
 export const SESSION_VERSION = 1;
-
-/** The signaling room of a code: its number names it, so anyone may know it (the words are the secret). */
-export function codeRoom(code: string): string {
-  return `ferry-${parseCode(code).number}`;
-}
-
-/** A code transfer's room holds the sender and the receiver, nobody else (a third joiner is told `room_full`). */
-export const CODE_ROOM_CAPACITY = 2;
 
 /** What a side asks for: `auto` tries a data channel and falls back to the relay. */
 export type TransportPreference = 'auto' | 'p2p' | 'relay';

@@ -30,6 +30,10 @@ export const ERROR_CODES = [
   'too_large',
   'rate_limited',
   'too_deep',
+  'unknown_nameplate',
+  'nameplate_busy',
+  'nameplate_taken',
+  'too_many_nameplates',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -44,6 +48,8 @@ export const RoomName = z
 export const RequestId = z.union([z.string().min(1).max(64), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]);
 export type RequestId = z.infer<typeof RequestId>;
 const Sdp = z.string().min(1);
+/** A code transfer's nameplate: the number in front of its code words (src/protocol/code.ts). */
+export const Nameplate = z.number().int().min(1).max(999_999);
 
 /** The browser's RTCIceServer. */
 export const IceServer = z.object({
@@ -86,6 +92,12 @@ export const Join = z.strictObject({
 });
 export const Leave = z.strictObject({ type: z.literal('leave'), ...request, room: RoomName });
 export const Ping = z.strictObject({ type: z.literal('ping'), ...request });
+/** A sender asks for a nameplate: the one given (a code chosen with `--code`), or one the hub picks. */
+export const Allocate = z.strictObject({ type: z.literal('allocate'), ...request, nameplate: Nameplate.optional() });
+/** A receiver claims the nameplate of the code it was given; the hub introduces it to the nameplate's owner. */
+export const Claim = z.strictObject({ type: z.literal('claim'), ...request, nameplate: Nameplate });
+/** Give up a nameplate one allocated or claimed. */
+export const Release = z.strictObject({ type: z.literal('release'), ...request, nameplate: Nameplate });
 
 // Messages the hub forwards to one peer (`to`), stamping the sender's id as `from`.
 export const Offer = z.strictObject({ type: z.literal('offer'), ...addressed, sdp: Sdp });
@@ -114,6 +126,9 @@ export const ClientMessage = z.discriminatedUnion('type', [
   Join,
   Leave,
   Ping,
+  Allocate,
+  Claim,
+  Release,
   Offer,
   Answer,
   Candidate,
@@ -160,6 +175,10 @@ export const Joined = z.object({
 });
 export const Left = z.object({ type: z.literal('left'), ...reply, room: RoomName });
 export const Pong = z.object({ type: z.literal('pong'), ...reply });
+export const Allocated = z.object({ type: z.literal('allocated'), ...reply, nameplate: Nameplate });
+/** The claim holds: `peer` is the nameplate's owner, now reachable (and it can reach us). */
+export const Claimed = z.object({ type: z.literal('claimed'), ...reply, nameplate: Nameplate, peer: PeerId });
+export const Released = z.object({ type: z.literal('released'), ...reply, nameplate: Nameplate });
 /** Sent for a forwarded message that carried a request id, once the hub has handed it to the target. */
 export const Ack = z.object({ type: z.literal('ack'), ...reply });
 export const MemberJoined = z.object({ type: z.literal('member-joined'), room: RoomName, peer: PeerId });
@@ -170,6 +189,21 @@ export const MemberLeft = z.object({
   peer: PeerId,
   reason: z.enum(LEAVE_REASONS),
 });
+/** To a nameplate's owner: `peer` claimed it. */
+export const NameplateClaimed = z.object({ type: z.literal('nameplate-claimed'), nameplate: Nameplate, peer: PeerId });
+/** To a nameplate's owner: its claimer went before saying anything; the nameplate is claimable again. */
+export const NameplateUnclaimed = z.object({
+  type: z.literal('nameplate-unclaimed'),
+  nameplate: Nameplate,
+  peer: PeerId,
+});
+/** To one side of a nameplate's pair: the other side released it or left the hub. */
+export const NameplatePeerLeft = z.object({
+  type: z.literal('nameplate-peer-left'),
+  nameplate: Nameplate,
+  peer: PeerId,
+  reason: z.enum(LEAVE_REASONS),
+});
 export const ErrorMessage = z.object({
   type: z.literal('error'),
   ...reply,
@@ -177,6 +211,8 @@ export const ErrorMessage = z.object({
   message: z.string(),
   /** For `unsupported_version`: the versions the hub speaks. */
   versions: z.array(z.number().int()).optional(),
+  /** For a forwarded message refused (`unknown_target`, `not_allowed`): the `to` it named. */
+  to: PeerId.optional(),
 });
 
 const from = { from: PeerId };
@@ -195,6 +231,12 @@ export const ServerMessage = z.discriminatedUnion('type', [
   Ack,
   MemberJoined,
   MemberLeft,
+  Allocated,
+  Claimed,
+  Released,
+  NameplateClaimed,
+  NameplateUnclaimed,
+  NameplatePeerLeft,
   ErrorMessage,
   OfferFrom,
   AnswerFrom,

@@ -49,6 +49,7 @@ export interface ServeConfig {
   maxRoomsPerClient: number;
   /** Signaling messages per second from one client address, all its connections together. */
   messageRatePerClient: number;
+  maxCodesPerClient: number;
   /** STUN/TURN servers handed to peers. */
   iceServers: IceServer[];
   /** Where clients are told our STUN responder is; undefined: a specific --host, else the Host they used. */
@@ -380,6 +381,14 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     description: 'signaling messages per second from one client address, all its connections together',
     default: 1000,
     parse: integer(1, 10_000_000),
+  }),
+  spec({
+    key: 'maxCodesPerClient',
+    flags: '--max-codes-per-client <count>',
+    env: 'FERRY_MAX_CODES_PER_CLIENT',
+    description: 'code nameplates one client address may hold at once (sending and receiving together)',
+    default: 8,
+    parse: integer(1, 100_000),
   }),
   spec({
     key: 'iceServers',

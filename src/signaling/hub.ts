@@ -23,6 +23,7 @@ import { Connection } from './connection.ts';
 import { forward } from './forwarding.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { CloseCode, FRAME_LIMIT_FACTOR, type HubOptions } from './limits.ts';
+import { NameplateRegistry } from './nameplates.ts';
 import { isReservedId, type Peer, PeerRegistry } from './peers.ts';
 import { RoomRegistry } from './rooms.ts';
 
@@ -46,6 +47,7 @@ export interface HubStats {
   connections: number;
   peers: number;
   rooms: number;
+  nameplates: number;
   compatPeers: number;
 }
 
@@ -54,6 +56,7 @@ export class SignalingHub {
   private readonly connections = new Set<Connection>();
   private readonly peers = new PeerRegistry();
   private readonly rooms: RoomRegistry;
+  private readonly nameplates: NameplateRegistry;
   private readonly compat = new SeedCompat();
   private readonly clients: ClientShares;
   private readonly heartbeat: Heartbeat;
@@ -73,6 +76,7 @@ export class SignalingHub {
     });
     this.clients = new ClientShares(options);
     this.rooms = new RoomRegistry(options.maxPeersPerRoom, options.maxRoomsPerPeer, this.clients);
+    this.nameplates = new NameplateRegistry(options.maxCodesPerClient);
     const heartbeatIntervalMs = Math.round(options.heartbeatInterval * 1000);
     this.heartbeat = new Heartbeat(heartbeatIntervalMs, this.connections);
     this.limits = {
@@ -94,6 +98,7 @@ export class SignalingHub {
       connections: this.connections.size,
       peers: this.peers.size,
       rooms: this.rooms.size,
+      nameplates: this.nameplates.size,
       compatPeers: this.compat.size,
     };
   }
@@ -244,9 +249,30 @@ export class SignalingHub {
         this.announceLeave(peer, room.members, room.name, 'left');
         return;
       }
+      case 'allocate':
+      case 'claim': {
+        const result =
+          message.type === 'allocate'
+            ? this.nameplates.allocate(peer, connection.client, message.nameplate)
+            : this.nameplates.claim(peer, connection.client, message.nameplate);
+        if (!result.ok) return sendError(connection, result.code, result.reason, message.rid);
+        const { nameplate } = result;
+        if (message.type === 'allocate') {
+          return peer.send({ type: 'allocated', rid: message.rid, nameplate } satisfies ServerMessage);
+        }
+        const claimed: ServerMessage = { type: 'claimed', rid: message.rid, nameplate, peer: result.peer as string };
+        return peer.send(claimed);
+      }
+      case 'release': {
+        if (!this.nameplates.release(peer, message.nameplate)) {
+          return sendError(connection, 'unknown_nameplate', `you hold no nameplate ${message.nameplate}`, message.rid);
+        }
+        return peer.send({ type: 'released', rid: message.rid, nameplate: message.nameplate } satisfies ServerMessage);
+      }
       default: {
         const failure = forward(this.peers, peer, message, text);
-        if (failure) return sendError(connection, failure.code, failure.reason, message.rid);
+        if (failure) return sendError(connection, failure.code, failure.reason, message.rid, message.to);
+        this.nameplates.spoke(peer, this.peers.get(message.to) as Peer);
         if (message.rid !== undefined) peer.send({ type: 'ack', rid: message.rid } satisfies ServerMessage);
       }
     }
@@ -255,6 +281,7 @@ export class SignalingHub {
   /** A peer's connection ended: it leaves every room (members hear why) and its id is free again. */
   private depart(peer: Peer): void {
     const reason = peer.connection.endReason;
+    this.nameplates.depart(peer, reason);
     for (const room of [...peer.rooms]) {
       this.rooms.leave(peer, room);
       this.announceLeave(peer, room.members, room.name, reason);
@@ -269,6 +296,6 @@ export class SignalingHub {
   }
 }
 
-function sendError(connection: Connection, code: ErrorCode, message: string, rid?: RequestId): void {
-  connection.send(JSON.stringify({ type: 'error', rid, code, message } satisfies ServerMessage));
+function sendError(connection: Connection, code: ErrorCode, message: string, rid?: RequestId, to?: string): void {
+  connection.send(JSON.stringify({ type: 'error', rid, code, message, to } satisfies ServerMessage));
 }

@@ -18,6 +18,8 @@ export interface HubOptions {
   maxRoomsPerClient: number;
   /** Messages per second all connections of one client address may send together. */
   messageRatePerClient: number;
+  /** Code nameplates one client address may hold at once, allocated and claimed together. */
+  maxCodesPerClient: number;
 }
 
 /**

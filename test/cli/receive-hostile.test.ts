@@ -10,8 +10,9 @@ import { after, before, describe, test } from 'node:test';
 import { nodeScrypt } from '../../src/cli/transfer-common.ts';
 import { RelayFrames } from '../../src/peer/relay-frames.ts';
 import { SignalingClient } from '../../src/peer/signaling-client.ts';
+import { parseCode } from '../../src/protocol/code.ts';
 import { Rendezvous } from '../../src/protocol/rendezvous.ts';
-import { codeRoom, runHandshake, startSpake2 } from '../../src/protocol/session.ts';
+import { runHandshake, startSpake2 } from '../../src/protocol/session.ts';
 import { type Entry, type Frame, MAX_OFFER_PATH_BYTES, type Offer, offerFrames } from '../../src/protocol/transfer.ts';
 import { sendTransfer } from '../../src/protocol/transfer-session.ts';
 import { CLI, runCli, startFerry, type TestServer } from '../helpers/ferry.ts';
@@ -79,7 +80,7 @@ describe('ferry receive against a hostile sender', () => {
     const spake2 = await startSpake2('sender', code, nodeScrypt);
     const signaling = await SignalingClient.connect(ferry.url);
     signalings.push(signaling);
-    const { rendezvous } = await Rendezvous.join(signaling, codeRoom(code));
+    const rendezvous = await Rendezvous.allocate(signaling, parseCode(code).number);
     await rendezvous.waitForPeer();
     const { keys } = await runHandshake('sender', spake2, 'relay', rendezvous);
     return RelayFrames.open({ server: ferry.url, keys, role: 'sender' });
@@ -94,7 +95,8 @@ describe('ferry receive against a hostile sender', () => {
   });
 
   before(async () => {
-    ferry = await startFerry();
+    // Every sender here stays on the hub until the end, all from one address: more than --max-codes-per-client's 8.
+    ferry = await startFerry({ maxCodesPerClient: 100 });
     work = await mkdtemp(join(tmpdir(), 'ferry-hostile-'));
   });
   after(async () => {
@@ -299,12 +301,12 @@ describe('ferry receive against a hostile sender', () => {
   );
 
   test('a sender that never sends its offer times out too; a bad --timeout is a usage error', T, async () => {
-    // Silent from the start: it joins the code's room and says nothing, not even its half of the code check.
+    // Silent from the start: it holds the code's nameplate and says nothing, not even its half of the code check.
     const mute = newCode();
     const muted = receive(mute, await outDir(), ['--json', '--timeout', '1']);
     const signaling = await SignalingClient.connect(ferry.url);
     signalings.push(signaling);
-    const { rendezvous } = await Rendezvous.join(signaling, codeRoom(mute));
+    const rendezvous = await Rendezvous.allocate(signaling, parseCode(mute).number);
     await rendezvous.waitForPeer();
     assert.equal(await muted.exited, 6, muted.err);
     assert.equal(muted.event('error')?.code, 'timeout');

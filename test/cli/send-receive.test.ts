@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { RelayFrames } from '../../src/peer/relay-frames.ts';
 import { SignalingClient } from '../../src/peer/signaling-client.ts';
+import { parseCode } from '../../src/protocol/code.ts';
 import { Rendezvous } from '../../src/protocol/rendezvous.ts';
-import { codeRoom, runHandshake, startSpake2 } from '../../src/protocol/session.ts';
+import { runHandshake, startSpake2 } from '../../src/protocol/session.ts';
 import { decryptBytes, encryptBytes } from '../../src/protocol/stream-cipher.ts';
 import { type Entry, FrameDecoder, type Offer } from '../../src/protocol/transfer.ts';
 import { sendTransfer } from '../../src/protocol/transfer-session.ts';
@@ -92,7 +93,7 @@ describe('ferry send / ferry receive', () => {
   /** A sender built from the protocol pieces (it knows the code), agreed on the relay with a real receiver. */
   const handshakeAsSender = async (code: string) => {
     const signaling = await SignalingClient.connect(ferry.url);
-    const { rendezvous } = await Rendezvous.join(signaling, codeRoom(code));
+    const rendezvous = await Rendezvous.allocate(signaling, parseCode(code).number);
     await rendezvous.waitForPeer();
     const { keys } = await runHandshake('sender', startSpake2('sender', code), 'relay', rendezvous);
     return { keys, signaling };
@@ -101,7 +102,8 @@ describe('ferry send / ferry receive', () => {
   const assertEmpty = async (dir: string) => assert.deepEqual(await readdir(dir), []);
 
   before(async () => {
-    ferry = await startFerry();
+    // Some two dozen transfers from one address, some senders left waiting: more than --max-codes-per-client's 8.
+    ferry = await startFerry({ maxCodesPerClient: 100 });
     work = await mkdtemp(join(tmpdir(), 'ferry-send-'));
     big = join(work, 'big.bin');
     await writeRandom(big, 256 * MiB);

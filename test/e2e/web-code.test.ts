@@ -2,7 +2,8 @@
 // receive` processes, loopback only: 64 MiB with SHA-256 equal browser→browser, browser→CLI and CLI→browser, first
 // over P2P, then with P2P impossible — a second Chromium without --allow-loopback-in-peer-connection and without
 // camera/microphone permission gathers no candidate at all in the loopback-only namespace, so the sender falls back
-// to the relay after its timeout. Also a wrong code and a declined offer, and screenshots at phone and desktop sizes.
+// to the relay after its timeout. Also a wrong code, a declined offer, claimers that leave before the key exchange,
+// and screenshots at phone and desktop sizes.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { type AppPage, DESKTOP, launchBrowser, openApp, PHONE, screenshot } from
 import { runCli, startFerry, type TestServer } from '../helpers/ferry.ts';
 import { Proc } from '../helpers/proc.ts';
 import { within } from '../helpers/relay.ts';
+import { type Json, TestSocket } from '../helpers/ws.ts';
 
 const STEP_MS = 60_000;
 const T = { timeout: 180_000 };
@@ -211,6 +213,28 @@ describe('the download helper', () => {
       ),
     );
     assert.equal(fetched, 'refused');
+  });
+});
+
+describe('a code claimed by someone else', () => {
+  test('a page sending waits on through claimers that leave before the key exchange, then sends', T, async () => {
+    const a = await app(direct);
+    const code = await pageSends(a);
+    const nameplate = Number(code.split('-')[0]);
+    for (const hearFirst of [true, false]) {
+      // Someone trying numbers, from another address: it claims the page's, and goes without trying a code.
+      const scanner = await TestSocket.peer(ferry.url, {}, { localAddress: '127.0.0.9' });
+      scanner.send({ type: 'claim', rid: 1, nameplate });
+      assert.equal((await scanner.next()).type, 'claimed');
+      if (hearFirst) assert.equal(((await scanner.next(STEP_MS)).data as Json).t, 'pake');
+      await scanner.close();
+    }
+    const out = mkdtempSync(join(work, 'out-'));
+    const receiver = cli(['receive', code, '--out', out, '--yes']);
+    assert.equal(await receiver.exited, 0, receiver.err);
+    assert.equal(receiver.event('done')?.sha256, fileSha);
+    await statusOf(card(a.page, 'Send'), /^Sent 67\.1 MB/);
+    assert.deepEqual(a.errors, []);
   });
 });
 

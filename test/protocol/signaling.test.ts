@@ -25,6 +25,12 @@ const clientCases: Record<string, { valid: object[]; invalid: object[] }> = {
   },
   leave: { valid: [{ room: 'lobby' }], invalid: [{}, { room: 5 }] },
   ping: { valid: [{}, { rid: 'p' }], invalid: [{ rid: -1 }, { rid: '' }, { rid: 'x'.repeat(65) }] },
+  allocate: {
+    valid: [{}, { nameplate: 7, rid: 1 }, { nameplate: 999_999 }],
+    invalid: [{ nameplate: 0 }, { nameplate: 1_000_000 }, { nameplate: 1.5 }, { nameplate: '7' }],
+  },
+  claim: { valid: [{ nameplate: 7 }], invalid: [{}, { nameplate: 0 }, { nameplate: '7' }] },
+  release: { valid: [{ nameplate: 7, rid: 'r' }], invalid: [{}, { nameplate: -1 }] },
   offer: {
     valid: [{ to: 'bob', sdp: 'v=0\r\n' }],
     invalid: [{ sdp: 'v=0' }, { to: 'bob' }, { to: 'bob', sdp: '' }, { to: 'b/b', sdp: 'v=0' }],
@@ -124,6 +130,15 @@ const serverCases: Record<string, { valid: object[]; invalid: object[] }> = {
   'member-left': {
     valid: ['left', 'closed', 'timeout', 'kicked'].map((reason) => ({ room: 'r', peer: 'p', reason })),
     invalid: [{ room: 'r', peer: 'p', reason: 'vanished' }],
+  },
+  allocated: { valid: [{ nameplate: 7 }, { nameplate: 7, rid: 1 }], invalid: [{}] },
+  claimed: { valid: [{ nameplate: 7, peer: 'p', rid: 1 }], invalid: [{ nameplate: 7 }] },
+  released: { valid: [{ nameplate: 7 }], invalid: [{ nameplate: 'x' }] },
+  'nameplate-claimed': { valid: [{ nameplate: 7, peer: 'p' }], invalid: [{ peer: 'p' }] },
+  'nameplate-unclaimed': { valid: [{ nameplate: 7, peer: 'p' }], invalid: [{ nameplate: 7 }] },
+  'nameplate-peer-left': {
+    valid: [{ nameplate: 7, peer: 'p', reason: 'closed' }],
+    invalid: [{ nameplate: 7, peer: 'p', reason: 'vanished' }],
   },
   error: {
     valid: ERROR_CODES.map((code) => ({ code, message: 'm' })),

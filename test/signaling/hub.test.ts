@@ -339,6 +339,7 @@ describe('forwarding', () => {
       rid: 1,
       code: 'unknown_target',
       message: "no peer 'nobody-here' is connected",
+      to: 'nobody-here',
     });
     const goneId = room.b.id;
     await room.b.close();

@@ -1,13 +1,19 @@
-// A code transfer's session in the page, as `ferry send` / `ferry receive` run it: reach the hub, meet the peer in
-// the code's room, run the SPAKE2 handshake (src/protocol/session.ts), then open what carries the frames — a data
+// A code transfer's session in the page, as `ferry send` / `ferry receive` run it: reach the hub, meet the peer
+// through the code's nameplate (the sender allocates it, the receiver claims it), run the SPAKE2 handshake (src/protocol/session.ts), then open what carries the frames — a data
 // channel if one opens within the sender's timeout, else the relay (net/code-relay.ts). Every failure comes out as
 // a CodeFailure with a sentence a person can act on.
-import { generateCode, type ParsedCode, parseCode } from '../../../src/protocol/code.ts';
+import { type ParsedCode, parseCode } from '../../../src/protocol/code.ts';
 import { answerP2P, dialP2P, type P2PConnection } from '../../../src/protocol/code-p2p.ts';
 import { ProtocolError } from '../../../src/protocol/errors.ts';
 import type { SessionKeys } from '../../../src/protocol/keys.ts';
-import { joinCodeRoom, RendezvousError } from '../../../src/protocol/rendezvous.ts';
-import { runHandshake, startSpake2 } from '../../../src/protocol/session.ts';
+import {
+  allocateCode,
+  claimCode,
+  handshakeWithClaimer,
+  type Rendezvous,
+  RendezvousError,
+} from '../../../src/protocol/rendezvous.ts';
+import { type HandshakeResult, runHandshake, startSpake2 } from '../../../src/protocol/session.ts';
 import type { ServerMessageOf } from '../../../src/protocol/signaling.ts';
 import type { FerryRole, Spake2 } from '../../../src/protocol/spake2.ts';
 import { type FrameChannel, TransferError } from '../../../src/protocol/transfer-session.ts';
@@ -75,8 +81,17 @@ export function describeFailure(error: unknown): CodeFailure {
   }
   if (error instanceof RendezvousError) {
     if (error.code === 'peer_left') return new CodeFailure('left', 'The other side left.');
-    if (error.code === 'room_full') {
-      return new CodeFailure('connection', 'Two other people are already using this code number; check the code.');
+    if (error.code === 'unknown_nameplate') {
+      return new CodeFailure(
+        'wrong-code',
+        'No sender is waiting with this code. Check it; a code works only once, so ask for a new one if it was mistyped.',
+      );
+    }
+    if (error.code === 'nameplate_busy' || error.code === 'nameplate_taken') {
+      return new CodeFailure('connection', 'Someone else is using this code right now; check the code.');
+    }
+    if (error.code === 'too_many_nameplates') {
+      return new CodeFailure('server', 'The server refuses more codes from your network right now; try again later.');
     }
     return new CodeFailure('server', `The connection to the server was lost (${error.message}).`);
   }
@@ -85,9 +100,9 @@ export function describeFailure(error: unknown): CodeFailure {
 }
 
 export interface SessionHooks {
-  /** The hub is reached and the room joined: the code can be shown (the sender's may have been redrawn). */
+  /** The hub is reached and the nameplate held: the code can be shown (the sender's number comes from the hub). */
   onCode?(code: string): void;
-  /** The other side is in the room; the code is being checked. */
+  /** The other side is here; the code is being checked. */
   onPeer?(): void;
   /** The code checked out on both sides. */
   onVerified?(keys: SessionKeys): void;
@@ -130,9 +145,9 @@ export async function openSession(
   hooks: SessionHooks,
   signal: AbortSignal,
 ): Promise<Session> {
-  let code: ParsedCode;
+  let typedCode: ParsedCode | undefined;
   try {
-    code = typed === undefined ? generateCode() : parseCode(typed);
+    typedCode = typed === undefined ? undefined : parseCode(typed);
   } catch (error) {
     throw describeFailure(error);
   }
@@ -140,16 +155,27 @@ export async function openSession(
   const stop = () => hub.close();
   signal.addEventListener('abort', stop, { once: true });
   try {
-    const joined = await joinCodeRoom(hub, code, role === 'receiver');
-    code = joined.code;
-    const { rendezvous } = joined;
+    let rendezvous: Rendezvous<SignalingClient>;
+    let code: ParsedCode;
+    if (typedCode === undefined) ({ rendezvous, code } = await allocateCode(hub, undefined));
+    else [rendezvous, code] = [await claimCode(hub, typedCode), typedCode];
     // scrypt runs while we wait for the other side.
     const spake2: Promise<Spake2> = startSpake2(role, code.code);
     spake2.catch(() => {});
     hooks.onCode?.(code.code);
-    await rendezvous.waitForPeer();
-    hooks.onPeer?.();
-    const { keys, transport } = await runHandshake(role, spake2, 'auto', rendezvous);
+    let handshake: HandshakeResult;
+    if (role === 'receiver') {
+      hooks.onPeer?.();
+      handshake = await runHandshake(role, spake2, 'auto', rendezvous);
+    } else {
+      handshake = await handshakeWithClaimer(
+        rendezvous,
+        // A SPAKE2 run is single use: a claimer after one that left meets a fresh one.
+        (attempt) => runHandshake(role, attempt === 1 ? spake2 : startSpake2(role, code.code), 'auto', rendezvous),
+        () => hooks.onPeer?.(),
+      );
+    }
+    const { keys, transport } = handshake;
     hooks.onVerified?.(keys);
     const iceServers = hub.welcome.iceServers as RTCIceServer[];
     // The cast only bridges the DOM typing of send(), which takes ArrayBuffer-backed views (frames always are).
@@ -174,7 +200,10 @@ export async function openSession(
     signal.removeEventListener('abort', stop);
     const peer = rendezvous.peer;
     const peerGone = new Promise<void>((resolve) => {
-      hub.on('member-left', (event: ServerMessageOf<'member-left'>) => event.peer === peer && resolve());
+      hub.on(
+        'nameplate-peer-left',
+        (event: ServerMessageOf<'nameplate-peer-left'>) => event.peer === peer && resolve(),
+      );
     });
     return { code: code.code, keys, channel, peerGone, close: stop };
   } catch (error) {
