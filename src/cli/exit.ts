@@ -24,6 +24,8 @@ export enum ExitCode {
   Cancelled = 9,
   /** `send`/`receive`: a hash did not match, the relay stream was altered or cut, or a DTLS fingerprint was swapped. */
   IntegrityFailure = 10,
+  /** Every client command: the server wants an access token and got none (`token_required`) or a wrong one. */
+  AccessDenied = 11,
   Unavailable = 69,
   Interrupted = 130,
 }

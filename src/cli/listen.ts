@@ -43,6 +43,7 @@ async function listen(options: ListenOptions): Promise<void> {
   const configuration = peerConfiguration(options, signaling);
   // The welcome's TURN credentials expire (--turn-ttl); callers arriving later get fresh ones.
   const ice = new IceServerRefresher(options.server, signaling.iceServers, {
+    token: options.token,
     onRefresh: () => report('TURN credentials refreshed'),
     onError: (err) => report(`could not refresh TURN credentials: ${err.message}`),
   });

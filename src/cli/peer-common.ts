@@ -2,6 +2,7 @@
 // codes, lines in from stdin and out to stdout, and state reports on stderr under --verbose.
 import { createInterface, type Interface } from 'node:readline';
 import { type Command, Option } from 'commander';
+import { AccessRefused, TOKEN_SHAPE } from '../peer/access.ts';
 import type { PeerDataChannel } from '../peer/data-channel.ts';
 import {
   cleanup,
@@ -20,6 +21,7 @@ export interface PeerOptions {
   server: string;
   bindAddress: string | undefined;
   iceTransportPolicy: IceTransportPolicy;
+  token: string | undefined;
   verbose: boolean;
 }
 
@@ -33,8 +35,31 @@ export function addPeerOptions(command: Command): Command {
         .default(DEFAULT_SERVER),
     )
     .addOption(new Option('--bind-address <address>', 'local address for WebRTC (ICE host candidates)'))
+    .addOption(tokenOption())
     .addOption(iceTransportPolicyOption())
     .addOption(new Option('--verbose', 'report connection states on stderr').default(false));
+}
+
+/**
+ * `--token`, shared by every client command: sent to the Ferry server (and nowhere else) as `Authorization: Bearer`.
+ * No default, so `--help` shows no value; a bad one is refused without repeating it.
+ */
+export function tokenOption(): Option {
+  return new Option('--token <token>', 'access token for a server that asks for one')
+    .env('FERRY_TOKEN')
+    .argParser((raw) => {
+      if (!TOKEN_SHAPE.test(raw)) fail(ExitCode.Usage, 'bad_flag', '--token: a token is visible ASCII, without spaces');
+      return raw;
+    });
+}
+
+/** Why the server refused our token, as the CLI reports it (exit 11), or undefined for any other failure. */
+export function tokenRefusal(error: unknown): { code: string; message: string } | undefined {
+  if (error instanceof AccessRefused) return { code: error.code, message: error.message };
+  if (error instanceof SignalingError && (error.code === 'token_required' || error.code === 'token_invalid')) {
+    return { code: error.code, message: error.message };
+  }
+  return undefined;
 }
 
 /** `--ice-transport-policy`, shared by every command that makes a WebRTC connection. */
@@ -71,8 +96,10 @@ export async function reachHub(options: PeerOptions, id?: string): Promise<Signa
     fail(ExitCode.Usage, 'bad_flag', `--server: ${(err as Error).message}`);
   }
   try {
-    return await SignalingClient.connect(options.server, { id });
+    return await SignalingClient.connect(options.server, { id, token: options.token });
   } catch (err) {
+    const refused = tokenRefusal(err);
+    if (refused) fail(ExitCode.AccessDenied, refused.code, refused.message);
     if (err instanceof SignalingError && err.code === 'id_reserved') {
       fail(ExitCode.Usage, 'bad_flag', `--id: '${id}' starts with '_', which only server-made ids do; pick another`);
     }

@@ -35,6 +35,8 @@ import {
   iceTransportPolicyOption,
   nativeLogFromEnv,
   noTurnMessage,
+  tokenOption,
+  tokenRefusal,
 } from './peer-common.ts';
 import { jsonLine, printable } from './terminal.ts';
 
@@ -43,6 +45,7 @@ export interface TransferFlags {
   transport: TransportPreference;
   bindAddress: string | undefined;
   iceTransportPolicy: IceTransportPolicy;
+  token: string | undefined;
   json: boolean;
   verbose: boolean;
 }
@@ -60,6 +63,7 @@ export function addTransferOptions(command: Command): Command {
         .default('auto'),
     )
     .addOption(new Option('--bind-address <address>', 'local address for WebRTC (ICE host candidates)'))
+    .addOption(tokenOption())
     .addOption(iceTransportPolicyOption())
     .addOption(new Option('--json', 'one JSON object per line instead of text and a progress bar').default(false))
     .addOption(new Option('--verbose', 'report connection details on stderr').default(false));
@@ -262,6 +266,9 @@ export function reportDone(
 
 /** Every failure of a code transfer as an exit code, a stable code word and a sentence. */
 export function classifyFailure(error: unknown): { exit: ExitCode; code: string; message: string } {
+  // A relay pipe refused our token: the transfer broke for that reason.
+  const refused = tokenRefusal(error instanceof TransferError ? error.cause : error);
+  if (refused) return { exit: ExitCode.AccessDenied, ...refused };
   if (error instanceof TransferError) {
     const message = error.message;
     switch (error.failure) {
@@ -371,8 +378,10 @@ export async function reachHub(flags: TransferFlags, out: TransferOutput): Promi
   }
   let signaling: SignalingClient;
   try {
-    signaling = await SignalingClient.connect(flags.server);
+    signaling = await SignalingClient.connect(flags.server, { token: flags.token });
   } catch (error) {
+    const refused = tokenRefusal(error);
+    if (refused) out.fail(ExitCode.AccessDenied, refused.code, refused.message);
     const reason = error instanceof Error ? error.message : String(error);
     out.fail(
       ExitCode.ServerUnreachable,
@@ -430,7 +439,7 @@ export async function openTransport(ctx: TransportContext): Promise<FrameChannel
   const { role, agreed, keys, rendezvous, flags, out } = ctx;
   const relay = async () => {
     out.debug(`relay paths derived; opening ${flags.server}`);
-    return RelayFrames.open({ server: flags.server, keys, role });
+    return RelayFrames.open({ server: flags.server, keys, role, token: flags.token });
   };
   if (agreed === 'relay') return relay();
   // Every peer connection here is node-datachannel's (connect below), whatever type the shared code sees.

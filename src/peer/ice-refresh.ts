@@ -4,6 +4,7 @@
 // `GET /_/ice`, and give new connections whatever is current.
 import { z } from 'zod';
 import { IceServer } from '../protocol/signaling.ts';
+import { accessRefused, authorization } from './access.ts';
 
 const IceConfiguration = z.object({ iceServers: z.array(IceServer) });
 
@@ -33,6 +34,8 @@ export interface IceRefreshOptions {
   timeoutMs?: number;
   /** Milliseconds before trying again after a failed fetch. Default 30 000. */
   retryMs?: number;
+  /** The server's access token, sent as `Authorization: Bearer`. */
+  token?: string;
   onRefresh?: (servers: IceServer[]) => void;
   onError?: (err: Error) => void;
 }
@@ -78,8 +81,12 @@ export class IceServerRefresher {
   async #refresh(): Promise<void> {
     try {
       const response = await fetch(iceConfigurationUrl(this.server), {
+        headers: authorization(this.options.token),
+        // A redirect could carry the token to another host.
+        redirect: 'error',
         signal: AbortSignal.timeout(this.options.timeoutMs ?? 5000),
       });
+      if (response.status === 401) throw accessRefused('GET /_/ice', this.options.token !== undefined);
       if (!response.ok) throw new Error(`GET /_/ice answered ${response.status}`);
       const parsed = IceConfiguration.safeParse(await response.json());
       if (!parsed.success) throw new Error('GET /_/ice did not answer an ICE configuration');

@@ -11,6 +11,7 @@ import type { FerryRole } from '../protocol/spake2.ts';
 import { type StreamAead, StreamDecryptor, StreamEncryptor } from '../protocol/stream-cipher.ts';
 import { dataFrameHeader, encodeFrame, endsRecord, type Frame, FrameDecoder } from '../protocol/transfer.ts';
 import { drainPeer, type FrameChannel } from '../protocol/transfer-session.ts';
+import { accessRefused, authorization } from './access.ts';
 import { type Download, downloadPipe } from './relay-pipe.ts';
 
 export interface RelayOptions {
@@ -18,6 +19,8 @@ export interface RelayOptions {
   server: string;
   keys: SessionKeys;
   role: FerryRole;
+  /** The server's access token, sent as `Authorization: Bearer` on both pipes. */
+  token?: string;
 }
 
 /** AES-256-GCM decryption of one sealed record (ciphertext || tag); undefined when it does not authenticate. */
@@ -71,10 +74,11 @@ function pipeUrl(server: string, path: string): URL {
 }
 
 /** The PUT of our direction (the download has its own socket, relay-pipe.ts). */
-function upload(url: URL): ClientRequest {
+function upload(url: URL, token: string | undefined): ClientRequest {
   const make = url.protocol === 'https:' ? httpsRequest : httpRequest;
   // No keep-alive agent: one long request, and nothing left open when the transfer ends.
-  return make(url, { method: 'PUT', agent: false, headers: { 'content-type': 'application/octet-stream' } });
+  const headers = { 'content-type': 'application/octet-stream', ...authorization(token) };
+  return make(url, { method: 'PUT', agent: false, headers });
 }
 
 /** Frames decoded ahead of the consumer before the download is paused (about 1 MiB of DATA). */
@@ -93,10 +97,10 @@ class IncomingFrames {
   #failure: Error | undefined;
   #wake: (() => void) | undefined;
 
-  constructor(url: URL, key: Uint8Array) {
+  constructor(url: URL, token: string | undefined, key: Uint8Array) {
     const decryptor = new StreamDecryptor(key, CIPHER);
     const decoder = new FrameDecoder();
-    this.#download = downloadPipe(url, {
+    this.#download = downloadPipe(url, token, {
       body: (piece) => {
         for (const plain of decryptor.pushSync(piece)) this.#frames.push(...decoder.push(plain, true));
         if (this.#frames.length >= READ_AHEAD_FRAMES && !this.#paused) {
@@ -166,18 +170,22 @@ export class RelayFrames implements FrameChannel {
   private constructor(options: RelayOptions, encryptor: StreamEncryptor) {
     const { outward, inward } = relayDirections(options.keys, options.role);
     this.#encryptor = encryptor;
-    this.#put = upload(pipeUrl(options.server, outward.path));
+    this.#put = upload(pipeUrl(options.server, outward.path), options.token);
     this.#put.on('error', (error) => {
       this.#outError ??= error;
     });
     this.#put.on('response', (res) => {
-      // The relay's log for senders: read and dropped; only a refusal matters.
-      if (res.statusCode !== 200) this.#outError ??= new Error(`the relay refused our upload (HTTP ${res.statusCode})`);
+      // The relay's log for senders: read and dropped; only a refusal matters. A token refusal is why the
+      // connection then breaks, whatever error a write met first.
+      if (res.statusCode === 401) this.#outError = accessRefused('relay uploads', options.token !== undefined);
+      else if (res.statusCode !== 200) {
+        this.#outError ??= new Error(`the relay refused our upload (HTTP ${res.statusCode})`);
+      }
       res.resume();
       res.on('error', () => {});
     });
     this.#put.flushHeaders();
-    this.#incoming = new IncomingFrames(pipeUrl(options.server, inward.path), inward.key);
+    this.#incoming = new IncomingFrames(pipeUrl(options.server, inward.path), options.token, inward.key);
   }
 
   static async open(options: RelayOptions): Promise<RelayFrames> {

@@ -5,6 +5,7 @@
 import { isIP, connect as netConnect, type OnReadOpts, type Socket } from 'node:net';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { VERSION } from '../version.ts';
+import { accessRefused } from './access.ts';
 import { HttpResponseError, ResponseParser } from './http-response.ts';
 
 /** Socket reads of up to this much at a time. */
@@ -25,8 +26,11 @@ export interface Download {
   destroy(): void;
 }
 
-/** GETs `url` (http: or https:) and streams its body to the handlers; exactly one of end() or error() is called. */
-export function downloadPipe(url: URL, handlers: DownloadHandlers): Download {
+/**
+ * GETs `url` (http: or https:), presenting `token` if there is one, and streams its body to the handlers; exactly one
+ * of end() or error() is called. A 401 is an AccessRefused.
+ */
+export function downloadPipe(url: URL, token: string | undefined, handlers: DownloadHandlers): Download {
   let settled = false;
   const settle = (error?: Error) => {
     if (settled) return;
@@ -38,6 +42,7 @@ export function downloadPipe(url: URL, handlers: DownloadHandlers): Download {
   };
   const parser = new ResponseParser({
     head(status) {
+      if (status === 401) throw accessRefused('relay downloads', token !== undefined);
       if (status !== 200) throw new HttpResponseError(`the relay answered HTTP ${status} for our download`);
     },
     body: (piece) => handlers.body(piece),
@@ -72,9 +77,11 @@ export function downloadPipe(url: URL, handlers: DownloadHandlers): Download {
         } as ConnectionOptions)
       : netConnect({ host, port, onread });
   socket.setNoDelay(true);
+  // A token is visible ASCII (TOKEN_SHAPE, checked where it is read), so it cannot break the head.
+  const authorization = token === undefined ? '' : `Authorization: Bearer ${token}\r\n`;
   socket.write(
     `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nUser-Agent: ferry/${VERSION}\r\n` +
-      'Connection: close\r\n\r\n',
+      `${authorization}Connection: close\r\n\r\n`,
   );
   socket.on('end', () => {
     if (settled) return;

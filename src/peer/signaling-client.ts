@@ -15,9 +15,10 @@ import {
   type ServerMessageOf,
   SIGNALING_PATH,
 } from '../protocol/signaling.ts';
+import { type AccessRefusalCode, accessRefused, authorization } from './access.ts';
 
 /** Failures a client sees: the hub's error codes, and the ones that happen before or after it can answer. */
-export type ClientErrorCode = ErrorCode | 'unreachable' | 'closed' | 'timeout' | 'protocol_error';
+export type ClientErrorCode = ErrorCode | AccessRefusalCode | 'unreachable' | 'closed' | 'timeout' | 'protocol_error';
 
 export class SignalingError extends Error {
   constructor(
@@ -34,6 +35,8 @@ export interface SignalingClientOptions {
   id?: string;
   /** Milliseconds to wait for the connection and for each reply. */
   timeoutMs?: number;
+  /** The server's access token, sent as `Authorization: Bearer` on the upgrade. */
+  token?: string;
 }
 
 /** The hub's WebSocket URL for a server base URL (`http://host:port` → `ws://host:port/_/ws`). */
@@ -95,7 +98,11 @@ export class SignalingClient {
   static async connect(server: string, options: SignalingClientOptions = {}): Promise<SignalingClient> {
     const timeoutMs = options.timeoutMs ?? 10_000;
     const url = signalingUrl(server);
-    const socket = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: timeoutMs });
+    const socket = new WebSocket(url, {
+      perMessageDeflate: false,
+      handshakeTimeout: timeoutMs,
+      headers: authorization(options.token),
+    });
     return new Promise<SignalingClient>((resolve, reject) => {
       const fail = (error: SignalingError) => {
         clearTimeout(timer);
@@ -106,6 +113,10 @@ export class SignalingClient {
       const timer = setTimeout(() => fail(new SignalingError('timeout', `no welcome from ${url}`)), timeoutMs);
       socket.once('error', (err) => fail(new SignalingError('unreachable', `cannot reach ${url}: ${err.message}`)));
       socket.once('unexpected-response', (_req, res) => {
+        if (res.statusCode === 401) {
+          const refusal = accessRefused('the signaling hub', options.token !== undefined);
+          return fail(new SignalingError(refusal.code, refusal.message));
+        }
         fail(new SignalingError('unreachable', `${url} answered HTTP ${res.statusCode}: is it a Ferry server?`));
       });
       socket.once('close', (code) => fail(new SignalingError('closed', `${url} closed the connection (${code})`)));

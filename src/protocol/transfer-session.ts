@@ -80,8 +80,10 @@ export class TransferError extends Error {
     message: string,
     /** True when the other side ended it (we received its DECLINE or CANCEL). */
     readonly byPeer: boolean,
+    /** `cause`: the transport's own error behind a lost connection, for a caller that knows that transport. */
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -190,7 +192,10 @@ function classify(error: unknown): { error: TransferError; cancel?: Frame } {
     };
   }
   const message = error instanceof Error ? error.message : String(error);
-  return { error: new TransferError('lost', 'CONNECTION_LOST', `the connection broke: ${message}`, false) };
+  const lost = new TransferError('lost', 'CONNECTION_LOST', `the connection broke: ${message}`, false, {
+    cause: error,
+  });
+  return { error: lost };
 }
 
 function cancelledByPeer(code: string, reason: string): TransferError {
