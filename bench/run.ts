@@ -23,6 +23,7 @@ const runsFlag = ({ runs }: Options) => (runs === undefined ? [] : ['--runs', St
 const BENCHMARKS: readonly BenchFile[] = [
   { name: 'relay', file: 'relay.ts', args: runsFlag },
   { name: 'signaling', file: 'signaling.ts', args: runsFlag },
+  { name: 'hub-flood', file: 'hub-flood.ts', args: runsFlag },
   { name: 'turn', file: 'turn.ts', args: runsFlag },
   { name: 'transfer', file: 'transfer.ts', args: runsFlag },
   { name: 'stream-cipher', file: 'stream-cipher.ts', args: () => [] },
