@@ -57,7 +57,9 @@ function checkFrame(data: Buffer, kind: 'reply' | 'forwarded'): string | undefin
   } catch {
     return 'a payload that is not base64 JSON';
   }
-  if (kind === 'reply' || frame.command === 101) {
+  // The partner's own frames are answered too (N + 100): its init, or a refusal of it when the fuzzer's connections
+  // from the same address have spent their --message-rate-per-client budget.
+  if (kind === 'reply' || frame.command >= 100) {
     return CODES.includes(Number(payload.code)) && typeof payload.msg === 'string'
       ? undefined
       : 'not a reply with a documented code';
